@@ -1,0 +1,358 @@
+"""Operator settings, read once from environment variables and validated at startup.
+
+The variable names are upstream's (POD_CPU_REQUEST, METRICS_EXPORTER_IMAGE, KAFKA_*, ...) so that an
+existing deployment's environment carries over; LOG_LEVEL, WATCH_NAMESPACES, the health and metrics
+ports and the leader-election settings are ours. Two rules decide what an empty value means:
+
+* a resource quantity set to "" is omitted from the pods (no request or limit), as upstream documents;
+* any other empty value means "use the default", so a blank line in a manifest never breaks the operator.
+
+Every invalid value is reported at once, naming the variable and the value, so a user fixes them all in
+one go instead of one restart at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+# A Kubernetes resource.Quantity: a decimal number with an optional binary (Ki..Ei), decimal (n..E)
+# or exponent suffix. Stricter than a float parse: "1.5 Gi" or "10MB" are rejected, as the apiserver does.
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+# The forms Go's strconv.ParseBool accepts, so values that worked upstream keep working.
+_TRUE = {"1", "t", "true"}
+_FALSE = {"0", "f", "false"}
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; `problems` maps each variable to its reason."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {reason}" for reason in problems.values())
+        super().__init__(f"invalid operator configuration:\n{lines}")
+
+
+def is_quantity(value: str) -> bool:
+    """True if `value` parses as a Kubernetes resource quantity."""
+    return bool(_QUANTITY.match(value))
+
+
+def is_dns1123_label(value: str) -> bool:
+    """True for a valid namespace name (an RFC 1123 label)."""
+    return bool(_DNS1123_LABEL.match(value))
+
+
+def is_dns1123_subdomain(value: str) -> bool:
+    """True for a valid object name (an RFC 1123 subdomain)."""
+    return bool(_DNS1123_SUBDOMAIN.match(value))
+
+
+@dataclass(frozen=True)
+class ResourceSettings:
+    """Requests and limits for one container; an empty string leaves that key out."""
+
+    cpu_request: str
+    mem_request: str
+    ephemeral_request: str
+    cpu_limit: str
+    mem_limit: str
+    ephemeral_limit: str
+
+    def requirements(self) -> dict[str, dict[str, str]]:
+        """The container's `resources` field, leaving out empty entries."""
+        requests = {
+            "cpu": self.cpu_request,
+            "memory": self.mem_request,
+            "ephemeral-storage": self.ephemeral_request,
+        }
+        limits = {
+            "cpu": self.cpu_limit,
+            "memory": self.mem_limit,
+            "ephemeral-storage": self.ephemeral_limit,
+        }
+        result = {}
+        for key, values in (("requests", requests), ("limits", limits)):
+            present = {name: value for name, value in values.items() if value}
+            if present:
+                result[key] = present
+        return result
+
+
+@dataclass(frozen=True)
+class ExporterSettings:
+    """The Prometheus metrics exporter that runs beside the Locust master."""
+
+    image: str
+    port: int
+    pull_policy: str
+    resources: ResourceSettings
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Kafka connection settings, passed to every Locust container for tests that report to Kafka."""
+
+    bootstrap_servers: str
+    security_enabled: bool
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_jaas_config: str = field(repr=False)
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+
+    def env(self) -> list[tuple[str, str]]:
+        """The seven KAFKA_* variables, in upstream's order."""
+        return [
+            ("KAFKA_BOOTSTRAP_SERVERS", self.bootstrap_servers),
+            ("KAFKA_SECURITY_ENABLED", "true" if self.security_enabled else "false"),
+            ("KAFKA_SECURITY_PROTOCOL_CONFIG", self.security_protocol),
+            ("KAFKA_SASL_MECHANISM", self.sasl_mechanism),
+            ("KAFKA_SASL_JAAS_CONFIG", self.sasl_jaas_config),
+            ("KAFKA_USERNAME", self.username),
+            ("KAFKA_PASSWORD", self.password),
+        ]
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    """A coordination.k8s.io Lease elects one active reconciler among several replicas."""
+
+    enabled: bool
+    lease_name: str
+    lease_namespace: str
+    lease_duration_seconds: float
+    renew_deadline_seconds: float
+    retry_period_seconds: float
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Everything the operator reads from its environment."""
+
+    pod_resources: ResourceSettings
+    metrics_exporter: ExporterSettings
+    job_ttl_seconds_after_finished: int | None
+    affinity_injection: bool
+    tolerations_injection: bool
+    kafka: KafkaSettings
+    log_level: str = "INFO"
+    watch_namespaces: tuple[str, ...] = ()
+    health_port: int = 8081
+    metrics_port: int = 8080
+    max_concurrent_reconciles: int = 16
+    leader_election: LeaderElectionSettings = field(
+        default_factory=lambda: LeaderElectionSettings(False, "locust-operator", "default", 15, 10, 2)
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
+        """Read and validate every setting; raise ConfigError listing all invalid ones."""
+        reader = _Reader(os.environ if env is None else env)
+        config = cls(
+            pod_resources=reader.resources("POD", POD_RESOURCE_DEFAULTS),
+            metrics_exporter=ExporterSettings(
+                image=reader.text("METRICS_EXPORTER_IMAGE", "containersol/locust_exporter:v0.5.0"),
+                port=reader.integer("METRICS_EXPORTER_PORT", 9646, minimum=1, maximum=65535),
+                pull_policy=reader.choice(
+                    "METRICS_EXPORTER_IMAGE_PULL_POLICY", "IfNotPresent", PULL_POLICIES
+                ),
+                resources=reader.resources("METRICS_EXPORTER", EXPORTER_RESOURCE_DEFAULTS),
+            ),
+            job_ttl_seconds_after_finished=reader.optional_integer(
+                "JOB_TTL_SECONDS_AFTER_FINISHED", minimum=0
+            ),
+            affinity_injection=reader.boolean("ENABLE_AFFINITY_CR_INJECTION", False),
+            tolerations_injection=reader.boolean("ENABLE_TAINT_TOLERATIONS_CR_INJECTION", False),
+            kafka=KafkaSettings(
+                bootstrap_servers=reader.text("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+                security_enabled=reader.boolean("KAFKA_SECURITY_ENABLED", False),
+                security_protocol=reader.text("KAFKA_SECURITY_PROTOCOL_CONFIG", "SASL_PLAINTEXT"),
+                sasl_mechanism=reader.text("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+                sasl_jaas_config=reader.text("KAFKA_SASL_JAAS_CONFIG", ""),
+                username=reader.text("KAFKA_USERNAME", ""),
+                password=reader.text("KAFKA_PASSWORD", ""),
+            ),
+            log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, normalise=str.upper),
+            watch_namespaces=reader.namespaces("WATCH_NAMESPACES"),
+            health_port=reader.integer("HEALTH_PORT", 8081, minimum=0, maximum=65535),
+            metrics_port=reader.integer("METRICS_PORT", 8080, minimum=0, maximum=65535),
+            max_concurrent_reconciles=reader.integer(
+                "MAX_CONCURRENT_RECONCILES", 16, minimum=1, maximum=1000
+            ),
+            leader_election=LeaderElectionSettings(
+                enabled=reader.boolean("LEADER_ELECTION", False),
+                lease_name=reader.name("LEASE_NAME", "locust-operator"),
+                lease_namespace=reader.name("LEASE_NAMESPACE", _own_namespace(), label=True),
+                lease_duration_seconds=reader.number("LEASE_DURATION_SECONDS", 15.0),
+                renew_deadline_seconds=reader.number("LEASE_RENEW_DEADLINE_SECONDS", 10.0),
+                retry_period_seconds=reader.number("LEASE_RETRY_PERIOD_SECONDS", 2.0),
+            ),
+        )
+        election = config.leader_election
+        if not election.retry_period_seconds < election.renew_deadline_seconds:
+            reader.problem("LEASE_RETRY_PERIOD_SECONDS", "must be less than the renew deadline")
+        if not election.renew_deadline_seconds < election.lease_duration_seconds:
+            reader.problem("LEASE_RENEW_DEADLINE_SECONDS", "must be less than the lease duration")
+        if reader.problems:
+            raise ConfigError(reader.problems)
+        return config
+
+    def summary(self) -> dict[str, Any]:
+        """The settings worth a startup log line (no secrets)."""
+        return {
+            "ttlSecondsAfterFinished": self.job_ttl_seconds_after_finished,
+            "metricsExporterImage": self.metrics_exporter.image,
+            "affinityInjection": self.affinity_injection,
+            "tolerationsInjection": self.tolerations_injection,
+            "watchNamespaces": list(self.watch_namespaces) or "all",
+            "leaderElection": self.leader_election.enabled,
+        }
+
+
+POD_RESOURCE_DEFAULTS = ResourceSettings("250m", "128Mi", "30M", "1000m", "1024Mi", "50M")
+# A sidecar that scrapes one HTTP endpoint needs far less than Locust itself.
+EXPORTER_RESOURCE_DEFAULTS = ResourceSettings("100m", "64Mi", "30M", "250m", "128Mi", "50M")
+
+# Variable suffix for each ResourceSettings field, e.g. POD_CPU_REQUEST.
+RESOURCE_SUFFIXES = {
+    "cpu_request": "CPU_REQUEST",
+    "mem_request": "MEM_REQUEST",
+    "ephemeral_request": "EPHEMERAL_REQUEST",
+    "cpu_limit": "CPU_LIMIT",
+    "mem_limit": "MEM_LIMIT",
+    "ephemeral_limit": "EPHEMERAL_LIMIT",
+}
+
+
+def _own_namespace() -> str:
+    try:
+        return IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+class _Reader:
+    """Reads typed values from an environment, collecting problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: dict[str, str] = {}
+
+    def problem(self, name: str, reason: str, value: str | None = None) -> None:
+        shown = f'{name}="{value}"' if value is not None else name
+        self.problems[name] = f"{shown}: {reason}"
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name)
+        return value if value else default
+
+    def _parsed(self, name: str, default: Any, parse: Callable[[str], Any], reason: str) -> Any:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problem(name, reason, raw)
+            return default
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise ValueError(raw)
+
+        return self._parsed(name, default, parse, "not a boolean (use true or false)")
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self._parsed(name, default, int, "not an integer")
+        if not minimum <= value <= maximum:
+            self.problem(name, f"must be between {minimum} and {maximum}", str(value))
+            return default
+        return value
+
+    def optional_integer(self, name: str, *, minimum: int) -> int | None:
+        value = self._parsed(name, None, int, "not an integer")
+        if value is not None and value < minimum:
+            self.problem(name, f"must be at least {minimum}", str(value))
+            return None
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self._parsed(name, default, float, "not a number")
+        if value <= 0:
+            self.problem(name, "must be greater than 0", str(value))
+            return default
+        return value
+
+    def choice(
+        self,
+        name: str,
+        default: str,
+        choices: tuple[str, ...],
+        *,
+        normalise: Callable[[str], str] = str,
+    ) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if normalise(raw) in choices:
+            return normalise(raw)
+        self.problem(name, f"must be one of {', '.join(choices)}", raw)
+        return default
+
+    def name(self, name: str, default: str, *, label: bool = False) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        valid = is_dns1123_label(raw) if label else is_dns1123_subdomain(raw)
+        if not valid:
+            self.problem(name, "not a valid Kubernetes name (lowercase letters, digits, '-')", raw)
+            return default
+        return raw
+
+    def namespaces(self, name: str) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return ()
+        found = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+        invalid = [ns for ns in found if not is_dns1123_label(ns)]
+        if invalid:
+            self.problem(name, f"not a valid namespace name: {', '.join(invalid)}", raw)
+            return ()
+        return found
+
+    def resources(self, prefix: str, defaults: ResourceSettings) -> ResourceSettings:
+        values = {}
+        for attr, suffix in RESOURCE_SUFFIXES.items():
+            var = f"{prefix}_{suffix}"
+            value = self.env.get(var)
+            if value is None:
+                values[attr] = getattr(defaults, attr)
+            elif not value.strip():
+                values[attr] = ""
+            elif is_quantity(value.strip()):
+                values[attr] = value.strip()
+            else:
+                self.problem(var, "not a valid Kubernetes quantity (e.g. 500m, 1, 256Mi, 1Gi)", value)
+                values[attr] = getattr(defaults, attr)
+        return ResourceSettings(**values)
