@@ -13,6 +13,7 @@ one go instead of one restart at a time.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
+# What Go's strconv.Atoi accepts: Python's int() would also take "1_000" and non-ASCII digits.
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # The forms Go's strconv.ParseBool accepts, so values that worked upstream keep working.
 _TRUE = {"1", "t", "true"}
 _FALSE = {"0", "f", "false"}
@@ -237,6 +240,19 @@ RESOURCE_SUFFIXES = {
 }
 
 
+def _parse_int(raw: str) -> int:
+    if not _INTEGER.match(raw):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _parse_finite(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):  # float() takes "nan" and "inf", which no duration can be
+        raise ValueError(raw)
+    return value
+
+
 def _own_namespace() -> str:
     try:
         return IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or "default"
@@ -260,8 +276,8 @@ class _Reader:
         return value.strip() if value is not None and value.strip() else None
 
     def text(self, name: str, default: str) -> str:
-        value = self.env.get(name)
-        return value if value else default
+        # Blank means default, but a set value is kept verbatim: a password may end in a space.
+        return self.env[name] if self._raw(name) is not None else default
 
     def _parsed(self, name: str, default: Any, parse: Callable[[str], Any], reason: str) -> Any:
         raw = self._raw(name)
@@ -284,21 +300,21 @@ class _Reader:
         return self._parsed(name, default, parse, "not a boolean (use true or false)")
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
-        value = self._parsed(name, default, int, "not an integer")
+        value = self._parsed(name, default, _parse_int, "not an integer")
         if not minimum <= value <= maximum:
             self.problem(name, f"must be between {minimum} and {maximum}", str(value))
             return default
         return value
 
     def optional_integer(self, name: str, *, minimum: int) -> int | None:
-        value = self._parsed(name, None, int, "not an integer")
+        value = self._parsed(name, None, _parse_int, "not an integer")
         if value is not None and value < minimum:
             self.problem(name, f"must be at least {minimum}", str(value))
             return None
         return value
 
     def number(self, name: str, default: float) -> float:
-        value = self._parsed(name, default, float, "not a number")
+        value = self._parsed(name, default, _parse_finite, "not a number")
         if value <= 0:
             self.problem(name, "must be greater than 0", str(value))
             return default

@@ -61,7 +61,7 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
     if expected and not _type_ok(value, expected):
         got = type(value).__name__.replace("dict", "object").replace("list", "array")
         got = got.replace("str", "string").replace("bool", "boolean").replace("int", "integer")
-        errors.append(f"{path}: Invalid value: {got!r}: {path} in body must be of type {expected}")
+        errors.append(f'{path}: Invalid value: "{got}": {path} in body must be of type {expected}')
         return errors
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(_show(v) for v in schema["enum"])

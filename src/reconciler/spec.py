@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import schema
-from .config import is_dns1123_subdomain
+from .config import is_dns1123_label, is_dns1123_subdomain
 from .crds import GROUP, KIND, crd_manifest
 
 # Child Job names are `<name>-master` / `<name>-worker` and must fit the 63-character label limit.
@@ -106,6 +106,18 @@ def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
         raise SpecError(
             f'metadata.name: Invalid value: "{name}": name is too long: generated Job names would '
             f"exceed 63 characters (max LocustTest name length is {MAX_NAME_LENGTH})"
+        )
+    if not name[0].isalpha():
+        # The master Service is named after the test, and Service names must start with a letter.
+        raise SpecError(
+            f'metadata.name: Invalid value: "{name}": must start with a letter, since the master '
+            "Service is named after the test"
+        )
+    namespace = metadata.get("namespace")
+    if namespace is not None and not (isinstance(namespace, str) and is_dns1123_label(namespace)):
+        raise SpecError(
+            f'metadata.namespace: Invalid value: "{namespace}": a lowercase RFC 1123 label must '
+            "consist of lower case alphanumeric characters or '-'"
         )
     if "spec" not in obj:
         raise SpecError("spec: Required value")
