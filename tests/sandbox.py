@@ -102,7 +102,8 @@ class OperatorProcess:
         raise TimeoutError(f"operator not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self, timeout: float = 30.0) -> int:

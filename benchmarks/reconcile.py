@@ -1,0 +1,227 @@
+"""Speed and footprint of the operator against the fake API server (figures printed, never asserted).
+
+In one run:
+  * start to ready: `locust-operator run` process start until /readyz answers 200;
+  * idle resident memory of the operator process (VmRSS), and its peak after the burst (VmHWM);
+  * a burst of N LocustTests created at once: seconds until all 3N children exist, next to the raw
+    floor, the same 3N creates issued directly with lightkube's async client against the same server
+    (same concurrency as the operator's workers, each test's three creates in order), and the ratio;
+  * p50 / p99 latency from a test's creation (its create call returning) to its third child appearing,
+    in the burst and for tests created one at a time on an idle operator, next to the API server's
+    round-trip time for one create (a reconcile needs three creates, one after the other).
+
+Usage: python benchmarks/reconcile.py [--tests 500] [--workers 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from lightkube import AsyncClient, Client  # noqa: E402
+from lightkube.codecs import load_all_yaml  # noqa: E402
+from lightkube.config.kubeconfig import KubeConfig  # noqa: E402
+from lightkube.models.meta_v1 import ObjectMeta  # noqa: E402
+from lightkube.resources.batch_v1 import Job  # noqa: E402
+from lightkube.resources.core_v1 import Namespace, Service  # noqa: E402
+
+from reconciler.config import OperatorConfig  # noqa: E402
+from reconciler.crds import crd_text  # noqa: E402
+from reconciler.informer import LocustTestV1  # noqa: E402
+from reconciler.resources import build_children  # noqa: E402
+from reconciler.spec import parse  # noqa: E402
+from tests.sandbox import FakeKubeProcess, OperatorProcess  # noqa: E402
+
+
+def locusttest(name: str, namespace: str) -> dict:
+    return {
+        "apiVersion": "locust.io/v1",
+        "kind": "LocustTest",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "image": "locustio/locust:2.47.0",
+            "masterCommandSeed": "--locustfile /lotest/src/locustfile.py --users 10 --run-time 1m",
+            "workerCommandSeed": "--locustfile /lotest/src/locustfile.py",
+            "workerReplicas": 2,
+            "configMap": "bench-locustfile",
+        },
+    }
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found")
+
+
+class ChildTracker:
+    """Watches Services and Jobs in a namespace and notes when each test has all three children."""
+
+    def __init__(self, client: AsyncClient, namespace: str):
+        self._client = client
+        self._namespace = namespace
+        self._counts: dict[str, int] = {}
+        self.complete_at: dict[str, float] = {}
+        self.changed = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> ChildTracker:
+        self._tasks = [asyncio.create_task(self._watch(r)) for r in (Service, Job)]
+        await asyncio.sleep(0.3)  # both watches are open before the first test exists
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _watch(self, resource) -> None:
+        async for change, obj in self._client.watch(resource, namespace=self._namespace):
+            if change != "ADDED":
+                continue
+            test = obj.metadata.labels["performance-test-name"]
+            self._counts[test] = self._counts.get(test, 0) + 1
+            if self._counts[test] == 3:
+                self.complete_at[test] = time.perf_counter()
+                self.changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 600) -> None:
+        async def wait() -> None:
+            while len(self.complete_at) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+
+async def burst(config: KubeConfig, namespace: str, count: int) -> tuple[float, list[float]]:
+    """Create `count` LocustTests at once; return (seconds to all children, per-test latencies)."""
+    created_at: dict[str, float] = {}
+    async with AsyncClient(config=config, field_manager="bench") as client:
+        async with ChildTracker(client, namespace) as tracker:
+            start = time.perf_counter()
+            limit = asyncio.Semaphore(64)
+
+            async def create(index: int) -> None:
+                name = f"burst-{index:04d}"
+                async with limit:
+                    await client.create(LocustTestV1.from_dict(locusttest(name, namespace)))
+                created_at[name] = time.perf_counter()
+
+            await asyncio.gather(*(create(i) for i in range(count)))
+            await tracker.wait_for(count)
+            elapsed = time.perf_counter() - start
+    latencies = sorted(tracker.complete_at[name] - created_at[name] for name in created_at)
+    return elapsed, latencies
+
+
+async def one_at_a_time(config: KubeConfig, namespace: str, count: int) -> tuple[list[float], float]:
+    """Latencies of tests created one by one on an idle operator, and one create's round trip."""
+    latencies = []
+    async with AsyncClient(config=config, field_manager="bench") as client:
+        async with ChildTracker(client, namespace) as tracker:
+            for index in range(count):
+                name = f"single-{index:03d}"
+                await client.create(LocustTestV1.from_dict(locusttest(name, namespace)))
+                created = time.perf_counter()
+                await tracker.wait_for(index + 1)
+                latencies.append(tracker.complete_at[name] - created)
+        round_trips = []
+        for index in range(30):
+            started = time.perf_counter()
+            await client.create(Namespace(metadata=ObjectMeta(name=f"rtt-{index}")))
+            round_trips.append(time.perf_counter() - started)
+    return sorted(latencies), statistics.median(round_trips)
+
+
+async def raw_floor(config: KubeConfig, namespace: str, count: int, workers: int) -> float:
+    """The same 3*count creates, straight from lightkube, each test's three in order."""
+    operator_config = OperatorConfig.from_env({})
+    plans = [build_children(parse(locusttest(f"floor-{i:04d}", namespace)), operator_config)
+             for i in range(count)]
+    async with AsyncClient(config=config, field_manager="bench") as client:
+        queue: asyncio.Queue = asyncio.Queue()
+        for plan in plans:
+            queue.put_nowait(plan)
+
+        async def worker() -> None:
+            while not queue.empty():
+                for obj in queue.get_nowait():
+                    await client.create(obj, namespace=namespace)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return time.perf_counter() - start
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="locust-operator-bench-") as tmp:
+        workdir = Path(tmp)
+        cluster = FakeKubeProcess(workdir)
+        operator = None
+        try:
+            config = KubeConfig.from_file(cluster.kubeconfig)
+            client = Client(config=config, field_manager="bench")
+            for crd in load_all_yaml(crd_text()):
+                client.create(crd)
+            for namespace in ("burst", "floor", "single"):
+                client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+            time.sleep(0.2)
+
+            operator = OperatorProcess(
+                cluster.kubeconfig, workdir / "operator.log",
+                env={"MAX_CONCURRENT_RECONCILES": str(args.workers), "LOG_LEVEL": "WARNING"},
+            )
+            ready = operator.wait_ready()
+            time.sleep(2.0)
+            idle_rss = rss_kib(operator.proc.pid)
+
+            single, round_trip = asyncio.run(one_at_a_time(config, "single", 30))
+            time.sleep(1.0)  # the single tests' Events are written before the floor starts
+            # The floor runs while the operator is idle (it watches LocustTests; the floor creates
+            # none), so nothing else competes with it for the API server.
+            floor = asyncio.run(raw_floor(config, "floor", args.tests, args.workers))
+            elapsed, latencies = asyncio.run(burst(config, "burst", args.tests))
+            peak_rss = rss_kib(operator.proc.pid, "VmHWM")
+        finally:
+            code = operator.stop() if operator else None
+            cluster.stop()
+
+    children = 3 * args.tests
+    print(f"locust-operator benchmark (fake API server in its own process; {args.workers} workers)")
+    print(f"  start to ready                     {ready:8.3f} s")
+    print(f"  idle resident memory               {idle_rss / 1024:8.1f} MiB")
+    print(f"  peak resident memory (after burst) {peak_rss / 1024:8.1f} MiB")
+    print(f"  burst: {args.tests} LocustTests -> {children} children")
+    print(f"    operator, all children exist     {elapsed:8.3f} s  ({children / elapsed:,.0f} objects/s)")
+    print(f"    raw floor, {children} direct creates {floor:8.3f} s  ({children / floor:,.0f} objects/s)")
+    print(f"    ratio operator / floor           {elapsed / floor:8.2f}")
+    print(f"  creation to all three children     p50 {percentile(latencies, 50) * 1000:7.1f} ms"
+          f"   p99 {percentile(latencies, 99) * 1000:7.1f} ms")
+    print(f"  one test at a time, idle operator  p50 {percentile(single, 50) * 1000:7.1f} ms"
+          f"   p99 {percentile(single, 99) * 1000:7.1f} ms"
+          f"   (one create round trip: {round_trip * 1000:.1f} ms)")
+    print(f"  operator exit code after SIGTERM   {code}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

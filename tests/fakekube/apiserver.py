@@ -1,0 +1,471 @@
+"""The generic registry: create, read, update, patch and delete with Kubernetes semantics.
+
+``ApiServer`` is transport-free: the HTTP layer and the Python test helpers both call it, always on
+the event-loop thread. Methods take and return objects in storage form (``ResourceType.present``
+turns them into the version a client asked for) and raise ``StatusError`` for API failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .builtins import builtin_resource_types
+from .crds import CRD_STORAGE, CrdController
+from .errors import FieldError, GroupResource, StatusError
+from .gc import GarbageCollector
+from .jobcontroller import JobController
+from .meta import OBJECT_META_FIELDS, SYSTEM_META_FIELDS, now, random_suffix, validate_object_meta
+from .namespaces import NamespaceController
+from .patch import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    clone,
+    json_patch,
+    merge_patch,
+    strategic_merge,
+)
+from .resources import (
+    BACKGROUND,
+    FOREGROUND,
+    FOREGROUND_FINALIZER,
+    ORPHAN,
+    ORPHAN_FINALIZER,
+    ResourceRegistry,
+    ResourceType,
+)
+from .selectors import FieldSelector, LabelSelector
+from .store import ObjectStore
+
+NAMESPACES = GroupResource("", "namespaces")
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# What each writable subresource may change: status, and a namespace's finalizers (in its spec).
+SUBRESOURCE_FIELDS = {"status": "status", "finalize": "spec"}
+
+
+class ApiServer:
+    def __init__(self, *, history_limit: int = 10_000):
+        self.resources = ResourceRegistry()
+        for rt in builtin_resource_types():
+            self.resources.register(rt)
+        self.store = ObjectStore(history_limit)
+        self.crds = CrdController(self)
+        self.gc = GarbageCollector(self)
+        self.namespaces = NamespaceController(self)
+        self.jobs = JobController(self)
+        for controller in (self.crds, self.gc, self.namespaces, self.jobs):
+            self.store.subscribe(controller.observe)
+        namespace_type = self.resources.for_storage(NAMESPACES)
+        for name in BOOTSTRAP_NAMESPACES:
+            self.create(
+                namespace_type,
+                None,
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+            )
+
+    @staticmethod
+    def defer(callback: Callable[..., Any], *args: Any) -> None:
+        """Run in-server controller work soon, after the current request's writes."""
+        asyncio.get_running_loop().call_soon(callback, *args)
+
+    # Lookups.
+
+    def resource_for(self, api_version: str, kind: str) -> ResourceType:
+        rt = self.resources.for_kind(api_version, kind)
+        if rt is None:
+            group = api_version.rpartition("/")[0]
+            raise StatusError(
+                404,
+                "NotFound",
+                f'no matches for kind "{kind}" in version "{api_version}"',
+                {"group": group, "kind": kind},
+            )
+        return rt
+
+    def _get_or_404(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self.store.get(rt.storage_key, (namespace or "") if rt.namespaced else "", name)
+        if obj is None:
+            raise StatusError.not_found(rt.group_resource, name)
+        return obj
+
+    # Reads.
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        return self._get_or_404(rt, namespace, name)
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: LabelSelector | None = None,
+        fields: FieldSelector | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Matching objects and the resourceVersion the list is consistent with."""
+        scope = namespace if rt.namespaced else None
+        pinned = fields.names_exactly() if fields else None
+        if pinned is not None and scope is not None:
+            found = self.store.get(rt.storage_key, scope, pinned)
+            candidates = [found] if found else []
+        else:
+            candidates = self.store.list(rt.storage_key, scope)
+        items = [
+            obj
+            for obj in candidates
+            if (labels is None or labels.matches(obj["metadata"].get("labels")))
+            and (fields is None or fields.matches(rt.present(obj)))
+        ]
+        return items, self.store.resource_version
+
+    # Writes.
+
+    def _decode(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+        """Check the body names this resource, default it and convert it to the storage version."""
+        if not isinstance(body, dict):
+            raise StatusError.bad_request(f"the body of the request is not a {rt.kind} object")
+        obj = clone(body)
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if rt.is_custom and not (api_version and kind):
+            raise StatusError.bad_request("Object 'Kind' is missing in '" + str(body)[:200] + "'")
+        if api_version and api_version != rt.api_version:
+            raise StatusError.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rt.api_version})"
+            )
+        if kind and kind != rt.kind:
+            raise StatusError.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        meta = obj.get("metadata")
+        obj["metadata"] = (
+            {k: v for k, v in meta.items() if k in OBJECT_META_FIELDS}
+            if isinstance(meta, dict)
+            else {}
+        )
+        rt.strategy.default(obj)
+        return rt.to_storage(obj)
+
+    def _invalid(
+        self, rt: ResourceType, obj: dict[str, Any], errors: list[FieldError]
+    ) -> StatusError:
+        return StatusError.invalid(rt.group_kind, obj["metadata"].get("name", ""), errors)
+
+    def _require_active_namespace(self, rt: ResourceType, namespace: str) -> None:
+        found = self.store.get(NAMESPACES, "", namespace)
+        if found is None:
+            raise StatusError.not_found(NAMESPACES, namespace)
+        if found["metadata"].get("deletionTimestamp"):
+            raise StatusError.forbidden(
+                rt.group_resource,
+                "",
+                f"unable to create new content in namespace {namespace} because it is "
+                f"being terminated",
+            )
+
+    def create(
+        self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        obj = self._decode(rt, body)
+        meta = obj["metadata"]
+        if rt.namespaced:
+            namespace = namespace or meta.get("namespace") or "default"
+            if meta.get("namespace", namespace) != namespace:
+                raise StatusError.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+            self._require_active_namespace(rt, namespace)
+        else:
+            meta.pop("namespace", None)
+        if rt.crd_name and self.crds.is_terminating(rt.crd_name):
+            raise StatusError(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            )
+        if meta.get("resourceVersion"):
+            raise StatusError.internal(
+                "resourceVersion should not be set on objects to be created"
+            )
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"][:58] + random_suffix()
+        for system_field in (*SYSTEM_META_FIELDS, "managedFields", "selfLink"):
+            meta.pop(system_field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        if rt.strategy.tracks_generation:
+            meta["generation"] = 1
+        if rt.has_status:
+            obj.pop("status", None)
+        rt.strategy.prepare_for_create(obj)
+        errors = validate_object_meta(meta, rt.strategy.validate_name) + rt.strategy.validate(
+            obj, None
+        )
+        if errors:
+            raise self._invalid(rt, obj, errors)
+        if self.store.get(rt.storage_key, meta.get("namespace", ""), meta["name"]) is not None:
+            raise StatusError.already_exists(rt.group_resource, meta["name"])
+        if dry_run:
+            return obj
+        stored = self.store.create(rt.storage_key, obj)
+        self._after_write(rt, stored)
+        return stored
+
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        old = self._get_or_404(rt, namespace, name)
+        new = self._decode(rt, body)
+        meta = new["metadata"]
+        if meta.get("name", name) != name:
+            raise StatusError.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        if rt.namespaced and meta.get("namespace", namespace) != namespace:
+            raise StatusError.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        return self._update(rt, old, new, subresource=subresource, dry_run=dry_run)
+
+    def _update(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        subresource: str | None,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        meta, old_meta = new["metadata"], old["metadata"]
+        name = old_meta["name"]
+        requested_version = meta.get("resourceVersion")
+        if requested_version and requested_version != old_meta["resourceVersion"]:
+            raise StatusError.stale_update(rt.group_resource, name)
+        if meta.get("uid") and meta["uid"] != old_meta["uid"]:
+            raise StatusError.conflict(
+                rt.group_resource,
+                name,
+                f"Precondition failed: UID in precondition: {meta['uid']}, "
+                f"UID in object meta: {old_meta['uid']}",
+            )
+        if subresource in SUBRESOURCE_FIELDS:
+            # A subresource endpoint changes its one field and nothing else.
+            field = SUBRESOURCE_FIELDS[subresource]
+            candidate = {k: v for k, v in old.items() if k != field}
+            candidate["metadata"] = dict(old_meta)
+            if field in new:
+                candidate[field] = new[field]
+        else:
+            candidate = new
+            for key in ("name", "namespace", *SYSTEM_META_FIELDS):
+                if key in old_meta:
+                    meta[key] = old_meta[key]
+                else:
+                    meta.pop(key, None)
+            meta.pop("managedFields", None)
+            meta.pop("selfLink", None)
+            if rt.has_status:
+                candidate.pop("status", None)
+                if "status" in old:
+                    candidate["status"] = old["status"]
+            rt.strategy.prepare_for_update(candidate, old)
+            if rt.strategy.tracks_generation and rt.strategy.desired_state_changed(candidate, old):
+                meta["generation"] = old_meta.get("generation", 1) + 1
+        candidate["metadata"].pop("resourceVersion", None)
+        errors = validate_object_meta(candidate["metadata"], rt.strategy.validate_name)
+        errors += rt.strategy.validate(candidate, old)
+        if old_meta.get("deletionTimestamp"):
+            added = set(candidate["metadata"].get("finalizers") or ()) - set(
+                old_meta.get("finalizers") or ()
+            )
+            if added:
+                errors.append(
+                    FieldError.forbidden(
+                        "metadata.finalizers",
+                        "no new finalizers can be added if the object is being deleted",
+                    )
+                )
+        if errors:
+            raise self._invalid(rt, candidate, errors)
+        unchanged = {
+            **old,
+            "metadata": {k: v for k, v in old_meta.items() if k != "resourceVersion"},
+        }
+        if candidate == unchanged:
+            return old  # a no-op write: no new resourceVersion, no event
+        if dry_run:
+            return candidate
+        if candidate["metadata"].get("deletionTimestamp") and not rt.strategy.pending_finalization(
+            candidate
+        ):
+            return self.store.delete(rt.storage_key, old)
+        stored = self.store.update(rt.storage_key, candidate)
+        self._after_write(rt, stored)
+        return stored
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Apply a patch; returns the result and whether it created the object (apply only).
+
+        ``force`` is accepted for apply requests; field ownership is not tracked, so an apply never
+        conflicts with another manager and there is nothing to force.
+        """
+        if patch_type == APPLY_PATCH:
+            return self._apply(
+                rt,
+                namespace,
+                name,
+                patch,
+                subresource=subresource,
+                field_manager=field_manager,
+                dry_run=dry_run,
+            )
+        old = self._get_or_404(rt, namespace, name)
+        current = rt.present(old)
+        if patch_type == MERGE_PATCH:
+            if not isinstance(patch, dict):
+                raise StatusError.bad_request("json: cannot unmarshal non-object into merge patch")
+            patched = merge_patch(current, patch)
+        elif patch_type == JSON_PATCH:
+            patched = json_patch(current, patch)
+        elif patch_type == STRATEGIC_MERGE_PATCH and rt.strategy.supports_strategic_merge:
+            if not isinstance(patch, dict):
+                raise StatusError.bad_request(
+                    "json: cannot unmarshal non-object into strategic merge patch"
+                )
+            patched = strategic_merge(current, patch, rt.strategy.list_strategy)
+        else:
+            raise StatusError.unsupported_media_type(patch_type, self.patch_types(rt))
+        return self._update(
+            rt, old, self._decode(rt, patched), subresource=subresource, dry_run=dry_run
+        ), False
+
+    @staticmethod
+    def patch_types(rt: ResourceType) -> list[str]:
+        types = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
+        return types + [STRATEGIC_MERGE_PATCH] if rt.strategy.supports_strategic_merge else types
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        applied: Any,
+        *,
+        subresource: str | None,
+        field_manager: str | None,
+        dry_run: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        """Server-side apply: create when missing, else merge the applied configuration."""
+        if not field_manager:
+            raise StatusError.bad_request(
+                "PATCH, application/apply-patch+yaml requests must include fieldManager in the query string"
+            )
+        if not isinstance(applied, dict):
+            raise StatusError.bad_request("apply patch must be an object")
+        for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
+            if applied.get(key) != expected:
+                raise StatusError.bad_request(
+                    f"{key} must be set to {expected!r} in an apply configuration"
+                )
+        applied_name = (applied.get("metadata") or {}).get("name")
+        if applied_name != name:
+            raise StatusError.bad_request(
+                f"the name of the object ({applied_name}) does not match the name on the URL ({name})"
+            )
+        old = self.store.get(rt.storage_key, (namespace or "") if rt.namespaced else "", name)
+        if old is None:
+            if subresource:
+                raise StatusError.not_found(rt.group_resource, name)
+            return self.create(rt, namespace, applied, dry_run=dry_run), True
+        merged = strategic_merge(rt.present(old), applied, rt.strategy.list_strategy)
+        return self._update(
+            rt, old, self._decode(rt, merged), subresource=subresource, dry_run=dry_run
+        ), False
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete or start deleting; returns the object and whether it is gone already."""
+        old = self._get_or_404(rt, namespace, name)
+        meta = old["metadata"]
+        preconditions = preconditions or {}
+        for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if preconditions.get(key) and preconditions[key] != meta.get(key):
+                raise StatusError.conflict(
+                    rt.group_resource,
+                    name,
+                    f"Precondition failed: {label} in precondition: {preconditions[key]}, "
+                    f"{label} in object meta: {meta.get(key)}",
+                )
+        policy = propagation or rt.strategy.default_propagation
+        if policy not in (BACKGROUND, FOREGROUND, ORPHAN):
+            raise StatusError.bad_request(f"unsupported propagationPolicy {policy!r}")
+        if meta.get("deletionTimestamp"):
+            return old, False  # already being deleted
+        finalizers = [
+            f
+            for f in meta.get("finalizers") or ()
+            if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
+        ]
+        if policy == ORPHAN:
+            finalizers.append(ORPHAN_FINALIZER)
+        elif policy == FOREGROUND:
+            finalizers.append(FOREGROUND_FINALIZER)
+        finalizers += [f for f in rt.strategy.finalizers_on_delete(old) if f not in finalizers]
+        deleting = {
+            **old,
+            "metadata": {
+                **meta,
+                "deletionTimestamp": now(),
+                "deletionGracePeriodSeconds": 0,
+                "finalizers": finalizers,
+            },
+        }
+        if not finalizers:
+            del deleting["metadata"]["finalizers"]
+        if rt.strategy.pending_finalization(deleting):
+            rt.strategy.prepare_for_delete(deleting)
+            if dry_run:
+                return deleting, False
+            stored = self.store.update(rt.storage_key, deleting)
+            self._after_write(rt, stored)
+            return stored, False
+        if dry_run:
+            return old, True
+        return self.store.delete(rt.storage_key, old), True
+
+    def _after_write(self, rt: ResourceType, stored: dict[str, Any]) -> None:
+        # CRDs are established synchronously so their resources are served as soon as the
+        # create returns; the status write still comes as a separate MODIFIED event.
+        if rt.storage_key == CRD_STORAGE:
+            self.crds.sync(stored)

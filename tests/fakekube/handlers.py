@@ -1,0 +1,465 @@
+"""HTTP in front of ``ApiServer``: the apiserver's URL layout, query parameters and content types."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from contextlib import suppress
+from typing import Any
+
+import msgspec
+import yaml
+from aiohttp import web
+
+from .apiserver import ApiServer
+from .discovery import VERSION_INFO, api_group, api_group_list, api_resource_list, api_versions
+from .errors import REASON_FOR_CODE, StatusError
+from .faults import FaultInjector, FaultRule
+from .patch import APPLY_PATCH
+from .requestlog import RequestInfo, RequestLog, is_true
+from .resources import BACKGROUND, ORPHAN, ResourceType
+from .selectors import FieldSelector, LabelSelector
+from .tables import to_table, wants_table
+from .watch import BOOKMARK, ERROR, Watcher, event_line
+
+JSON = "application/json"
+BODY_TYPES = (JSON, "application/yaml")
+# Set on a request whose log entry was written early (a watch is logged when its stream opens).
+LOGGED = web.RequestKey("logged", bool)
+# Without timeoutSeconds the apiserver ends a watch after a random 30-60 minutes.
+DEFAULT_WATCH_SECONDS = 1800
+_encode = msgspec.json.encode
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    # Exactly "application/json", no charset: lightkube raises ApiError only for that content type.
+    return web.Response(
+        body=_encode(body), status=status, headers={"Content-Type": JSON, **(headers or {})}
+    )
+
+
+def status_response(error: StatusError, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response(error.status, error.code, headers)
+
+
+def _dry_run(query: Any) -> bool:
+    values = query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise StatusError.bad_request(
+                f'Invalid dryRun value: "{value}"; supported values: "All"'
+            )
+    return bool(values)
+
+
+def _media_type(request: web.Request) -> str | None:
+    header = request.headers.get("Content-Type")
+    return header.split(";", 1)[0].strip().lower() if header else None
+
+
+def bearer(request: web.Request) -> str:
+    """The request's bearer token: the fake authenticates each token as the user of that name."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else ""
+
+
+class ApiHandler:
+    """Routes every request: discovery, health, then resource requests by verb."""
+
+    def __init__(self, api: ApiServer, log: RequestLog, faults: FaultInjector):
+        self._api = api
+        self._log = log
+        self._faults = faults
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        info = RequestInfo.parse(request.method, request.path, request.query)
+        rule = self._faults.take(request.method, info)
+        if rule is not None:
+            injected = await self._inject(request, info, rule)
+            if injected is not None:
+                return injected
+        try:
+            response = await self._serve(request, info)
+        except StatusError as error:
+            response = status_response(error)
+        if not request.get(LOGGED):
+            self._log.record(request.method, info, response.status, bearer(request))
+        return response
+
+    async def _inject(
+        self, request: web.Request, info: RequestInfo, rule: FaultRule
+    ) -> web.StreamResponse | None:
+        if rule.delay:
+            await asyncio.sleep(rule.delay)
+        if rule.drop:
+            self._log.record(request.method, info, None, bearer(request))
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing more to send on an aborted connection
+        if rule.status is None:
+            return None
+        self._log.record(request.method, info, rule.status, bearer(request))
+        reason = REASON_FOR_CODE.get(rule.status, "Unknown")
+        message = rule.message or f"fakekube injected fault: {reason}"
+        details = {"retryAfterSeconds": rule.retry_after} if rule.retry_after else None
+        headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after else None
+        return status_response(StatusError(rule.status, reason, message, details), headers)
+
+    async def _serve(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok", content_type="text/plain")
+        if request.method != "GET" and not info.is_resource_request:
+            raise StatusError.method_not_allowed()
+        if path == "/version":
+            return json_response(VERSION_INFO)
+        if path == "/api":
+            return json_response(api_versions(request.host))
+        if path == "/apis":
+            return json_response(api_group_list(self._api.resources))
+        if not info.is_resource_request:
+            parts = path.strip("/").split("/")
+            document = None
+            if parts[0] == "api" and len(parts) == 2:
+                document = api_resource_list(self._api.resources, "", parts[1])
+            elif parts[0] == "apis" and len(parts) == 2:
+                document = api_group(self._api.resources, parts[1])
+            elif parts[0] == "apis" and len(parts) == 3:
+                document = api_resource_list(self._api.resources, parts[1], parts[2])
+            if document is None:
+                raise StatusError.no_such_route()
+            return json_response(document)
+        return await self._serve_resource(request, info)
+
+    def _resource(self, info: RequestInfo) -> tuple[ResourceType, str | None]:
+        rt = self._api.resources.lookup(info.api_group, info.version, info.resource)
+        if rt is None:
+            raise StatusError.no_such_route()
+        namespace: str | None = info.namespace or None
+        if not rt.namespaced:
+            # /api/v1/namespaces/{name} names the namespace itself; any other namespaced path is wrong.
+            if namespace and not (info.resource == "namespaces" and info.name == namespace):
+                raise StatusError.no_such_route()
+            namespace = None
+        elif namespace is None and (info.name or info.verb not in ("list", "watch")):
+            raise StatusError.no_such_route()
+        allowed = {"status": rt.has_status, "finalize": info.resource == "namespaces", "": True}
+        if not allowed.get(info.subresource, False):
+            raise StatusError.no_such_route()
+        return rt, namespace
+
+    async def _serve_resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        rt, namespace = self._resource(info)
+        method, name = request.method, info.name
+        if info.subresource and method not in ("GET", "PUT", "PATCH"):
+            raise StatusError.method_not_allowed()
+        if info.verb not in rt.verbs:
+            raise StatusError.method_not_allowed()
+        if method == "GET":
+            if info.verb == "watch":
+                return await self._watch(request, info, rt, namespace)
+            return (
+                self._get(request, rt, namespace, name)
+                if name
+                else self._list(request, rt, namespace)
+            )
+        if method == "POST" and not name:
+            created = self._api.create(
+                rt, namespace, await self._body(request), dry_run=_dry_run(request.query)
+            )
+            return json_response(rt.present(created), 201)
+        if method == "PUT" and name:
+            updated = self._api.update(
+                rt,
+                namespace,
+                name,
+                await self._body(request),
+                subresource=info.subresource or None,
+                dry_run=_dry_run(request.query),
+            )
+            return json_response(rt.present(updated))
+        if method == "PATCH" and name:
+            return await self._patch(request, rt, namespace, name, info.subresource or None)
+        if method == "DELETE":
+            return await (
+                self._delete(request, rt, namespace, name)
+                if name
+                else self._delete_collection(request, rt, namespace)
+            )
+        raise StatusError.method_not_allowed()
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        raw = await request.read()
+        media_type = _media_type(request)
+        if media_type not in (None, *BODY_TYPES):
+            raise StatusError.unsupported_media_type(
+                media_type, [*BODY_TYPES, "application/vnd.kubernetes.protobuf"]
+            )
+        try:
+            return (
+                yaml.safe_load(raw)
+                if media_type == "application/yaml"
+                else msgspec.json.decode(raw)
+            )
+        except (msgspec.DecodeError, yaml.YAMLError) as error:
+            raise StatusError.bad_request(f"error decoding request body: {error}") from None
+
+    @staticmethod
+    def _selectors(request: web.Request, rt: ResourceType) -> tuple[LabelSelector, FieldSelector]:
+        supported = (
+            frozenset({"metadata.name", "metadata.namespace"}) | rt.strategy.selectable_fields
+        )
+        return (
+            LabelSelector.parse(request.query.get("labelSelector")),
+            FieldSelector.parse(request.query.get("fieldSelector"), supported),
+        )
+
+    def _get(
+        self, request: web.Request, rt: ResourceType, namespace: str | None, name: str
+    ) -> web.Response:
+        obj = rt.present(self._api.get(rt, namespace, name))
+        if wants_table(request.headers.get("Accept", "")):
+            return json_response(to_table(rt, [obj], obj["metadata"]["resourceVersion"]))
+        return json_response(obj)
+
+    def _list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+        labels, fields = self._selectors(request, rt)
+        items, resource_version = self._api.list(rt, namespace, labels, fields)
+        metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}
+        if token := request.query.get("continue"):
+            try:
+                start = json.loads(base64.urlsafe_b64decode(token))["start"]
+            except (ValueError, KeyError):
+                raise StatusError.bad_request("continue key is not valid") from None
+            items = [
+                obj
+                for obj in items
+                if [obj["metadata"].get("namespace", ""), obj["metadata"]["name"]] > start
+            ]
+        limit = int(request.query.get("limit") or 0)
+        if 0 < limit < len(items):
+            last = items[limit - 1]["metadata"]
+            start = [last.get("namespace", ""), last["name"]]
+            metadata["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"rv": resource_version, "start": start}).encode()
+            ).decode()
+            metadata["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        presented = [rt.present(obj) for obj in items]
+        if wants_table(request.headers.get("Accept", "")):
+            return json_response(to_table(rt, presented, str(resource_version)))
+        if not rt.is_custom:
+            # Typed lists do not repeat apiVersion and kind on their items.
+            presented = [
+                {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+                for obj in presented
+            ]
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": metadata,
+                "items": presented,
+            }
+        )
+
+    async def _patch(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        subresource: str | None,
+    ) -> web.Response:
+        media_type = _media_type(request) or ""
+        if media_type not in self._api.patch_types(rt):
+            raise StatusError.unsupported_media_type(media_type, self._api.patch_types(rt))
+        raw = await request.read()
+        try:
+            patch = yaml.safe_load(raw) if media_type == APPLY_PATCH else msgspec.json.decode(raw)
+        except (msgspec.DecodeError, yaml.YAMLError) as error:
+            raise StatusError.bad_request(f"error decoding patch: {error}") from None
+        result, created = self._api.patch(
+            rt,
+            namespace,
+            name,
+            media_type,
+            patch,
+            subresource=subresource,
+            field_manager=request.query.get("fieldManager"),
+            force=is_true(request.query.get("force")),
+            dry_run=_dry_run(request.query),
+        )
+        return json_response(rt.present(result), 201 if created else 200)
+
+    @staticmethod
+    async def _delete_options(request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        options = msgspec.json.decode(raw) if raw.strip() else {}
+        if not isinstance(options, dict):
+            raise StatusError.bad_request("DeleteOptions must be an object")
+        if policy := request.query.get("propagationPolicy"):
+            options["propagationPolicy"] = policy
+        if "orphanDependents" in request.query:
+            options["orphanDependents"] = is_true(request.query["orphanDependents"])
+        if "orphanDependents" in options and "propagationPolicy" not in options:
+            options["propagationPolicy"] = ORPHAN if options["orphanDependents"] else BACKGROUND
+        if options.get("dryRun"):
+            options["dryRun"] = options["dryRun"] == ["All"]
+        else:
+            options["dryRun"] = _dry_run(request.query)
+        return options
+
+    async def _delete(
+        self, request: web.Request, rt: ResourceType, namespace: str | None, name: str
+    ) -> web.Response:
+        options = await self._delete_options(request)
+        obj, gone = self._api.delete(
+            rt,
+            namespace,
+            name,
+            propagation=options.get("propagationPolicy"),
+            preconditions=options.get("preconditions"),
+            dry_run=options["dryRun"],
+        )
+        if gone and not rt.strategy.returns_deleted_object:
+            details = {
+                "name": name,
+                "group": rt.group,
+                "kind": rt.plural,
+                "uid": obj["metadata"]["uid"],
+            }
+            return json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {k: v for k, v in details.items() if v},
+                }
+            )
+        return json_response(rt.present(obj))
+
+    async def _delete_collection(
+        self, request: web.Request, rt: ResourceType, namespace: str | None
+    ) -> web.Response:
+        options = await self._delete_options(request)
+        labels, fields = self._selectors(request, rt)
+        items, _ = self._api.list(rt, namespace, labels, fields)
+        deleted = []
+        for obj in items:
+            meta = obj["metadata"]
+            with suppress(StatusError):  # deleted meanwhile
+                result, _ = self._api.delete(
+                    rt,
+                    meta.get("namespace"),
+                    meta["name"],
+                    propagation=options.get("propagationPolicy"),
+                    dry_run=options["dryRun"],
+                )
+                deleted.append(rt.present(result))
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self._api.store.resource_version)},
+                "items": deleted,
+            }
+        )
+
+    async def _watch(
+        self, request: web.Request, info: RequestInfo, rt: ResourceType, namespace: str | None
+    ) -> web.StreamResponse:
+        query, name = request.query, info.name
+        labels, fields = self._selectors(request, rt)
+        if name:  # watching one object is a watch with a metadata.name field selector
+            supported = (
+                frozenset({"metadata.name", "metadata.namespace"}) | rt.strategy.selectable_fields
+            )
+            selector = ",".join(
+                filter(None, [f"metadata.name={name}", query.get("fieldSelector")])
+            )
+            fields = FieldSelector.parse(selector, supported)
+        try:
+            timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS)
+        except ValueError:
+            raise StatusError.bad_request("timeoutSeconds must be a number") from None
+        watcher = Watcher(rt, namespace, labels, fields)
+        store = self._api.store
+        since = query.get("resourceVersion", "")
+        # Everything up to add_watcher runs without yielding to the loop: no event can slip between
+        # the snapshot (or the replayed history) and the live stream.
+        if since in ("", "0"):
+            for obj in store.list(rt.storage_key, namespace):
+                if watcher.matches(obj):
+                    watcher.send("ADDED", obj)
+            if is_true(query.get("sendInitialEvents")) and is_true(
+                query.get("allowWatchBookmarks")
+            ):
+                watcher.lines.put_nowait(self._bookmark(rt, {"k8s.io/initial-events-end": "true"}))
+            store.add_watcher(rt.storage_key, watcher)
+        else:
+            if not since.isdigit():
+                raise StatusError.bad_request(f'invalid resource version "{since}"')
+            try:
+                for event in store.events_after(rt.storage_key, int(since)):
+                    watcher.offer(event)
+                store.add_watcher(rt.storage_key, watcher)
+            except StatusError as gone:
+                # A watch reports 410 in the stream, as an ERROR event, not as an HTTP status.
+                watcher.lines.put_nowait(event_line(ERROR, gone.status))
+                watcher.close()
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+        response.enable_chunked_encoding()
+        self._log.record(request.method, info, 200, bearer(request))
+        request[LOGGED] = True
+        try:
+            await response.prepare(request)
+            await self._stream(response, watcher, timeout)
+            if is_true(query.get("allowWatchBookmarks")):
+                await response.write(self._bookmark(rt))
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away
+        finally:
+            store.remove_watcher(rt.storage_key, watcher)
+        return response
+
+    @staticmethod
+    async def _stream(response: web.StreamResponse, watcher: Watcher, timeout: float) -> None:
+        """Send queued lines as they come, each batch flushed at once, until the end or timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                line = await asyncio.wait_for(watcher.lines.get(), remaining)
+            except TimeoutError:
+                return
+            batch = []
+            while line is not None:
+                batch.append(line)
+                if watcher.lines.empty():
+                    break
+                line = watcher.lines.get_nowait()
+            if batch:
+                await response.write(b"".join(batch))
+            if line is None:
+                return
+
+    def _bookmark(self, rt: ResourceType, annotations: dict[str, str] | None = None) -> bytes:
+        metadata: dict[str, Any] = {"resourceVersion": str(self._api.store.resource_version)}
+        if annotations:
+            metadata["annotations"] = annotations
+        return event_line(
+            BOOKMARK, {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
+        )
+
+
+def build_app(api: ApiServer, log: RequestLog, faults: FaultInjector) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{path:.*}", ApiHandler(api, log, faults).handle)
+    return app
