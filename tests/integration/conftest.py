@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from lightkube import Client
-from lightkube.codecs import load_all_yaml
 from lightkube.config.kubeconfig import KubeConfig
 
 from reconciler.crds import crd_text
@@ -29,12 +28,11 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str
 
 
 @pytest.fixture
-def cluster() -> Iterator[FakeKube]:
-    """A fake API server with the LocustTest CRD installed."""
-    with FakeKube() as server:
-        for crd in load_all_yaml(crd_text()):
-            server.create(crd.to_dict() | {"apiVersion": crd.apiVersion, "kind": crd.kind})
-        yield server
+def cluster(fakekube: FakeKube) -> FakeKube:
+    """The fake API server with the LocustTest CRD installed, as `locust-operator crd | kubectl
+    apply -f -` installs it."""
+    fakekube.apply_yaml(crd_text())
+    return fakekube
 
 
 @pytest.fixture
@@ -47,9 +45,16 @@ def client(kubeconfig: Path) -> Client:
     return Client(config=KubeConfig.from_file(kubeconfig), field_manager="tests")
 
 
+OPERATOR_USER = "locust-operator"
+
+
 @pytest.fixture
-def start_operator(kubeconfig: Path, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
-    """Start operators (each waits for /readyz); every one still running is stopped afterwards."""
+def start_operator(cluster: FakeKube, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators (each waits for /readyz); every one still running is stopped afterwards.
+
+    The operators authenticate as their own user, so the request log tells their requests apart.
+    """
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "operator-kubeconfig", user=OPERATOR_USER)
     started: list[OperatorProcess] = []
 
     def start(wait: bool = True, **env: str) -> OperatorProcess:
