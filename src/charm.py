@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Charm for the Locust operator: runs the LocustTest reconciler under Pebble.
+
+The leader installs the LocustTest CRD and the reconciler's RBAC; every unit runs a reconciler,
+and a Kubernetes Lease named after the application lets one of them work at a time. The status is
+computed only in collect-status; the only status written elsewhere is a transient Maintenance.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import ops
+
+import charm_config
+import cluster
+import workload
+from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
+from reconciler.config import is_dns1123_label, is_dns1123_subdomain
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ListTestsParams:
+    """Parameters of the list-tests action."""
+
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if self.namespace and not is_dns1123_label(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
+
+
+@dataclass(frozen=True)
+class DescribeTestParams:
+    """Parameters of the describe-test action."""
+
+    name: str
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if not is_dns1123_subdomain(self.name):
+            raise ValueError(f"name {self.name!r} is not a valid LocustTest name")
+        if self.namespace and not is_dns1123_label(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
+
+
+class LocustOperatorCharm(ops.CharmBase):
+    """Runs the reconciler; the leader also owns the CRD and RBAC."""
+
+    # The outcome of the leader's last attempt at the cluster objects: collect-status runs in
+    # every hook (actions too), long after the attempt, so it needs to be remembered.
+    _stored = ops.StoredState()
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self._stored.set_default(cluster_problem="", cluster_problem_blocking=True)
+        self.container = self.unit.get_container(workload.CONTAINER)
+        framework.observe(self.on[workload.CONTAINER].pebble_ready, self._on_pebble_ready)
+        framework.observe(self.on.config_changed, self._on_config_changed)
+        framework.observe(self.on.secret_changed, self._on_secret_changed)
+        framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
+        framework.observe(self.on.leader_elected, self._on_leader_elected)
+        framework.observe(self.on.update_status, self._on_update_status)
+        framework.observe(self.on.remove, self._on_remove)
+        framework.observe(self.on["list-tests"].action, self._on_list_tests)
+        framework.observe(self.on["describe-test"].action, self._on_describe_test)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    # --- Hooks, in observe order ------------------------------------------------------------
+
+    def _on_pebble_ready(self, event: ops.PebbleReadyEvent) -> None:
+        self._update_workload()
+        version = workload.version(self.container)
+        if version:
+            self.unit.set_workload_version(version)
+
+    def _on_config_changed(self, event: ops.ConfigChangedEvent) -> None:
+        self._apply_cluster_objects()
+        self._update_workload()
+
+    def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
+        # The Kafka credentials got a new revision: the environment picks it up.
+        self._update_workload()
+
+    def _on_upgrade_charm(self, event: ops.UpgradeCharmEvent) -> None:
+        # A new charm may ship a new CRD schema or new RBAC rules.
+        self._apply_cluster_objects()
+        self._update_workload()
+
+    def _on_leader_elected(self, event: ops.LeaderElectedEvent) -> None:
+        self._apply_cluster_objects()
+
+    def _on_update_status(self, event: ops.UpdateStatusEvent) -> None:
+        # Retry a failed apply: `juju trust` or removing a foreign CRD may fire no hook of ours.
+        if self._stored.cluster_problem:
+            self._apply_cluster_objects()
+
+    def _on_remove(self, event: ops.RemoveEvent) -> None:
+        # `remove` also fires on scale-down, and Juju cannot say which: the RBAC goes only with
+        # the last unit, and the CRD never (deleting it would delete every user's tests).
+        if not self.unit.is_leader() or self.app.planned_units() > 0:
+            return
+        try:
+            cluster.delete_rbac(cluster.client(self.app.name), self.app.name, self.model.name)
+        except cluster.ClusterError as error:
+            logger.warning("Could not delete the ClusterRole and binding: %s", error.message)
+
+    def _on_list_tests(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(ListTestsParams, errors="fail")
+        try:
+            kube = cluster.client(self.app.name)
+            results = cluster.list_tests(kube, self.app.name, params.namespace or None)
+        except cluster.ClusterError as error:
+            event.fail(error.message)
+            return
+        event.set_results(results)
+
+    def _on_describe_test(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(DescribeTestParams, errors="fail")
+        loaded = self._workload_config
+        if isinstance(loaded, InvalidConfigError):
+            # The arguments depend on no option in v1: show what the defaults give.
+            loaded = charm_config.load(CharmConfig(), app=self.app.name, namespace=self.model.name)
+        try:
+            kube = cluster.client(self.app.name)
+            results = cluster.describe_test(
+                kube, self.app.name, params.name, params.namespace or None, loaded.operator
+            )
+        except cluster.ClusterError as error:
+            event.fail(error.message)
+            return
+        event.set_results(results)
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        loaded = self._workload_config
+        if isinstance(loaded, InvalidConfigError):
+            event.add_status(ops.BlockedStatus(loaded.status_message()))
+        if self.unit.is_leader() and self._stored.cluster_problem:
+            status = (
+                ops.BlockedStatus if self._stored.cluster_problem_blocking else ops.WaitingStatus
+            )
+            event.add_status(status(self._stored.cluster_problem))
+        state = workload.state(self.container)
+        if state is workload.State.NOT_CONNECTED:
+            event.add_status(ops.WaitingStatus("waiting for the reconciler container"))
+        elif state is workload.State.NOT_RUNNING:
+            event.add_status(ops.WaitingStatus("waiting for the reconciler service to start"))
+        elif state is workload.State.NOT_READY:
+            event.add_status(ops.WaitingStatus("waiting for the reconciler to be ready"))
+        if self.unit.is_leader():
+            event.add_status(ops.ActiveStatus())
+        else:
+            # Which unit's reconciler works is up to the Lease; this one does not manage the
+            # cluster objects, and takes over the Lease if the working one stops.
+            event.add_status(ops.ActiveStatus("standby: the leader manages the CRD and RBAC"))
+
+    # --- Helpers ------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _workload_config(self) -> WorkloadConfig | InvalidConfigError:
+        """The validated configuration, or why it is invalid (read once per hook)."""
+        try:
+            return charm_config.load(
+                self.load_config(CharmConfig),
+                app=self.app.name,
+                namespace=self.model.name,
+                read_credentials=self._kafka_credentials,
+            )
+        except InvalidConfigError as error:
+            return error
+
+    def _kafka_credentials(self, secret: ops.Secret) -> dict[str, str]:
+        """The secret's content (latest revision), or InvalidConfigError saying how to fix it."""
+        try:
+            return secret.get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            detail = "not found"
+        except ops.ModelError as error:  # Juju answers "permission denied" if not granted
+            detail = str(error).strip().removeprefix("ERROR ")
+        fix = f"run: juju grant-secret {secret.id} {self.app.name}"
+        problem = f"kafka-credentials: cannot read the secret ({detail}); {fix}"
+        raise InvalidConfigError({charm_config.SECRET_OPTION: problem})
+
+    def _update_workload(self) -> None:
+        """Run the reconciler with the current config, if it is valid and the container is up."""
+        self.unit.set_ports(charm_config.METRICS_PORT)
+        loaded = self._workload_config
+        if isinstance(loaded, InvalidConfigError):
+            # Keep the running service (and its last good environment) as it is.
+            logger.warning("Not updating the reconciler: %s", loaded)
+            return
+        if not self.container.can_connect():
+            logger.info("Reconciler container not up yet; pebble-ready will follow")
+            return
+        try:
+            workload.apply_layer(self.container, workload.layer(loaded.env))
+        except ops.pebble.ChangeError as error:
+            logger.error("The reconciler service failed to start: %s", error.err)
+        except ops.pebble.ConnectionError as error:
+            logger.info("Lost the reconciler container: %s", error)
+
+    def _apply_cluster_objects(self) -> None:
+        """Leader only: apply the CRD and RBAC, and remember how it went for collect-status."""
+        if not self.unit.is_leader():
+            return
+        self.unit.status = ops.MaintenanceStatus("applying the CRD and RBAC")
+        try:
+            kube = cluster.client(self.app.name)
+            cluster.apply_cluster_objects(kube, self.app.name, self.model.name)
+        except cluster.ClusterError as error:
+            self._stored.cluster_problem = error.message
+            self._stored.cluster_problem_blocking = error.blocking
+        else:
+            self._stored.cluster_problem = ""
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(LocustOperatorCharm)

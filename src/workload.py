@@ -1,0 +1,110 @@
+"""The reconciler under Pebble: its layer, and what the charm asks Pebble about it."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+
+import ops
+
+from charm_config import HEALTH_PORT
+
+logger = logging.getLogger(__name__)
+
+CONTAINER = "reconciler"
+LAYER = "reconciler"
+SERVICE = "reconciler"
+READY_CHECK = "reconciler-ready"
+ALIVE_CHECK = "reconciler-alive"
+COMMAND = "locust-operator run"
+VERSION_COMMAND = ["locust-operator", "version"]
+
+
+class State(enum.Enum):
+    """How far the reconciler has got, as far as the charm can tell."""
+
+    NOT_CONNECTED = "the container is not up"
+    NOT_RUNNING = "the service is not running"
+    NOT_READY = "the service is running but not ready"
+    READY = "the service is running and ready"
+
+
+def layer(env: Mapping[str, str]) -> ops.pebble.LayerDict:
+    """The Pebble layer that runs the reconciler with `env`.
+
+    Both checks restart the service when they fail: /healthz failing means the process is wedged,
+    /readyz failing means it has lost the API server, and in both cases a fresh start (new list,
+    new watch, new Lease attempt) is the cure, as kubelet probes would do for a Deployment.
+    """
+    base = f"http://localhost:{HEALTH_PORT}"
+    return {
+        "summary": "LocustTest reconciler",
+        "description": "Runs `locust-operator run`, configured from the charm's options.",
+        "services": {
+            SERVICE: {
+                "override": "replace",
+                "summary": "LocustTest reconciler",
+                "command": COMMAND,
+                "startup": "enabled",
+                "environment": dict(env),
+                "on-check-failure": {READY_CHECK: "restart", ALIVE_CHECK: "restart"},
+            }
+        },
+        "checks": {
+            READY_CHECK: {
+                "override": "replace",
+                "level": "ready",
+                "http": {"url": f"{base}/readyz"},
+            },
+            ALIVE_CHECK: {
+                "override": "replace",
+                "level": "alive",
+                "http": {"url": f"{base}/healthz"},
+            },
+        },
+    }
+
+
+def apply_layer(container: ops.Container, new_layer: ops.pebble.LayerDict) -> bool:
+    """Install the layer; replan only if that changed the plan. Returns whether it replanned.
+
+    Comparing whole plans before and after (rather than our layer with the plan) keeps this right
+    when the image brings layers of its own. A replan never restarts an unchanged service, but
+    skipping it keeps config-changed hooks that change nothing from touching the workload at all.
+    """
+    before = container.get_plan().to_dict()
+    container.add_layer(LAYER, new_layer, combine=True)
+    if container.get_plan().to_dict() == before:
+        return False
+    logger.info("Reconciler layer changed; replanning")
+    container.replan()
+    return True
+
+
+def state(container: ops.Container) -> State:
+    """What the reconciler is doing now; never raises."""
+    try:
+        if not container.can_connect():
+            return State.NOT_CONNECTED
+        services = container.get_services(SERVICE)
+        if SERVICE not in services or not services[SERVICE].is_running():
+            return State.NOT_RUNNING
+        checks = container.get_checks(READY_CHECK)
+    except (ops.pebble.ConnectionError, ops.pebble.APIError) as error:
+        logger.debug("Cannot read the reconciler's state: %s", error)
+        return State.NOT_CONNECTED
+    check = checks.get(READY_CHECK)
+    if check is None or check.status != ops.pebble.CheckStatus.UP:
+        return State.NOT_READY
+    return State.READY
+
+
+def version(container: ops.Container) -> str | None:
+    """The reconciler's version from `locust-operator version`, or None if it cannot be run."""
+    try:
+        stdout, _ = container.exec(VERSION_COMMAND, timeout=2).wait_output()
+    except (ops.pebble.Error, ops.ModelError) as error:
+        logger.warning("Cannot read the reconciler version: %s", error)
+        return None
+    return stdout.strip() or None

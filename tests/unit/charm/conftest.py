@@ -1,0 +1,130 @@
+"""Shared fixtures for the charm's state-transition tests (ops.testing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+import ops
+import pytest
+from ops import testing
+
+import charm_config
+import workload
+from charm import LocustOperatorCharm
+from tests.fakekube.server import FakeKube
+
+APP = "locust-operator"
+MODEL = "load"  # the model's name is its Kubernetes namespace
+VERSION = "0.1.0"
+
+
+@pytest.fixture(autouse=True)
+def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reaches a real cluster: by default there is no kubeconfig at all.
+
+    Tests that need the API use the `kube` fixture, which points KUBECONFIG at a fake server.
+    """
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+
+
+@pytest.fixture
+def ctx() -> testing.Context[LocustOperatorCharm]:
+    return testing.Context(LocustOperatorCharm, app_name=APP)
+
+
+def container(*, can_connect: bool = True, **kwargs) -> testing.Container:
+    """The workload container, with `locust-operator version` answering."""
+    kwargs.setdefault(
+        "execs", {testing.Exec(list(workload.VERSION_COMMAND), stdout=f"{VERSION}\n")}
+    )
+    return testing.Container(workload.CONTAINER, can_connect=can_connect, **kwargs)
+
+
+def running_container(
+    env: dict[str, str], *, ready: bool = True, running: bool = True, **kwargs
+) -> testing.Container:
+    """A container with the reconciler's layer for `env` (as a previous hook left it).
+
+    `running=False`: the service is stopped, as after a container restart.
+    """
+    status = ops.pebble.CheckStatus.UP if ready else ops.pebble.CheckStatus.DOWN
+    service = ops.pebble.ServiceStatus.ACTIVE if running else ops.pebble.ServiceStatus.INACTIVE
+    return container(
+        layers={workload.LAYER: ops.pebble.Layer(workload.layer(env))},
+        service_statuses={workload.SERVICE: service},
+        check_infos={
+            testing.CheckInfo(
+                workload.READY_CHECK, level=ops.pebble.CheckLevel.READY, status=status
+            ),
+            testing.CheckInfo(workload.ALIVE_CHECK, level=ops.pebble.CheckLevel.ALIVE),
+        },
+        **kwargs,
+    )
+
+
+def state(*, leader: bool = False, **kwargs) -> testing.State:
+    kwargs.setdefault("containers", {container()})
+    return testing.State(leader=leader, model=testing.Model(name=MODEL), **kwargs)
+
+
+def default_env(**overrides: str) -> dict[str, str]:
+    """The environment the charm gives the reconciler for the default config."""
+    env = charm_config.operator_env(charm_config.CharmConfig(), None, app=APP, namespace=MODEL)
+    env.update(overrides)
+    return env
+
+
+NAMESPACES = (MODEL, "staging")
+CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "locusttests.locust.io")
+
+LABELS = {
+    "app.kubernetes.io/managed-by": "juju",
+    "app.kubernetes.io/name": "locust-operator",
+    "app.kubernetes.io/instance": f"{APP}-{MODEL}",
+}
+
+# (apiGroup, resource) -> verbs: exactly what the reconciler and the actions use.
+EXPECTED_RULES = {
+    ("locust.io", "locusttests"): {"get", "list", "watch"},
+    ("locust.io", "locusttests/status"): {"get", "update", "patch"},
+    ("", "services"): {"get", "list", "watch", "create"},
+    ("batch", "jobs"): {"get", "list", "watch", "create"},
+    ("", "pods"): {"get", "list", "watch"},
+    ("", "events"): {"create", "patch", "list"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+    ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+}
+
+
+def established(crd: dict | None) -> dict | None:
+    """The CRD once the API server has accepted its names, else None."""
+    conditions = (crd or {}).get("status", {}).get("conditions", [])
+    if {c["type"]: c["status"] for c in conditions}.get("Established") == "True":
+        return crd
+    return None
+
+
+@pytest.fixture
+def kube(fakekube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKube:  # noqa: F811
+    """The fake API server, with the model's namespace and one more; the charm reaches it through
+    KUBECONFIG, as lightkube does outside a pod. Its request log starts empty."""
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    for namespace in NAMESPACES:
+        fakekube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    fakekube.clear_requests()
+    return fakekube
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[httpx2.Request]:
+    """Every HTTP request lightkube sends, with its query string (the fake's log has no query)."""
+    requests: list[httpx2.Request] = []
+    send = httpx2.Client.send
+
+    def spy(self: httpx2.Client, request: httpx2.Request, **kwargs):
+        requests.append(request)
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx2.Client, "send", spy)
+    return requests

@@ -1,0 +1,433 @@
+"""list-tests and describe-test, reading real objects from the fake API server."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from ops import testing
+
+import cluster
+from reconciler.config import OperatorConfig
+from reconciler.crds import crd_manifest
+from reconciler.resources import build_children, master_args, to_dict, worker_args
+from reconciler.spec import parse
+from tests.fakekube.server import FakeKube
+from tests.unit.charm.conftest import (
+    APP,
+    CRD,
+    MODEL,
+    default_env,
+    established,
+    running_container,
+    state,
+)
+
+TRUST = f"missing cluster permissions; run: juju trust {APP} --scope=cluster"
+IMAGE = "locustio/locust:2.31.0"
+MASTER_SEED = (
+    "--locustfile /lotest/src/demo.py --host https://example.com --users 100 --run-time 3m"
+)
+WORKER_SEED = "--locustfile /lotest/src/demo.py"
+
+
+@pytest.fixture
+def crd(kube: FakeKube) -> FakeKube:
+    """The fake server with the LocustTest CRD installed (as the leader would have done)."""
+    kube.create(crd_manifest())
+    kube.wait_for(lambda: established(kube.get(*CRD)), message="CRD established")
+    kube.clear_requests()
+    return kube
+
+
+def make_test(
+    kube: FakeKube, name: str, namespace: str = MODEL, workers: int = 2, **spec: Any
+) -> dict:
+    return kube.create(
+        {
+            "apiVersion": "locust.io/v1",
+            "kind": "LocustTest",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "image": IMAGE,
+                "masterCommandSeed": MASTER_SEED,
+                "workerCommandSeed": WORKER_SEED,
+                "workerReplicas": workers,
+                **spec,
+            },
+        }
+    )
+
+
+def make_children(kube: FakeKube, test: dict) -> None:
+    """Create the Service and Jobs exactly as the reconciler would."""
+    for child in build_children(parse(test), OperatorConfig.from_env(default_env())):
+        kube.create(to_dict(child))
+
+
+def make_event(kube: FakeKube, test: dict, index: int, *, kind: str = "LocustTest", **fields):
+    meta = test["metadata"]
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{index:04d}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": "locust.io/v1",
+                "kind": kind,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": "Normal",
+            "reason": "Created",
+            "message": f"event {index}",
+            "count": 1,
+            "lastTimestamp": f"2026-01-01T00:{index // 60:02d}:{index % 60:02d}Z",
+            "source": {"component": "locust-operator"},
+            **fields,
+        }
+    )
+
+
+def run_action(ctx: testing.Context, name: str, params: dict | None = None, **kwargs) -> dict:
+    kwargs.setdefault("containers", {running_container(default_env())})
+    ctx.run(ctx.on.action(name, params=params or {}), state(**kwargs))
+    return copy.deepcopy(ctx.action_results)
+
+
+def pop_ages(results: dict) -> None:
+    """Ages depend on the clock: check their shape, then leave them out of exact comparisons."""
+    for key, value in list(results.items()):
+        if key == "age":
+            assert re.fullmatch(r"\d+[smhd]", results.pop(key)), value
+        elif isinstance(value, dict):
+            pop_ages(value)
+
+
+# --- list-tests --------------------------------------------------------------------------------
+
+
+def test_list_tests_with_no_tests(ctx: testing.Context, crd: FakeKube):
+    assert run_action(ctx, "list-tests") == {"count": 0}
+
+
+def test_list_tests_in_all_namespaces_with_children_and_job_counts(
+    ctx: testing.Context, crd: FakeKube
+):
+    running = make_test(crd, "demo.test", MODEL, workers=3)
+    make_children(crd, running)
+    crd.jobs.create_pods(MODEL, "demo-test-master", 1)
+    crd.jobs.create_pods(MODEL, "demo-test-worker", 3)
+    crd.jobs.sync_job(MODEL, "demo-test-master")
+    crd.jobs.sync_job(MODEL, "demo-test-worker")
+    make_test(crd, "waiting", "staging", workers=1, image="locustio/locust:2.20.0")
+
+    results = run_action(ctx, "list-tests")
+
+    pop_ages(results)
+    assert results == {
+        "count": 2,
+        "tests": {
+            "test-0": {
+                "name": "demo.test",
+                "namespace": MODEL,
+                "workers": 3,
+                "image": IMAGE,
+                "service": {"name": "demo-test-master", "state": "present"},
+                "master-job": {
+                    "name": "demo-test-master",
+                    "state": "active",
+                    "active": 1,
+                    "succeeded": 0,
+                    "failed": 0,
+                },
+                "worker-job": {
+                    "name": "demo-test-worker",
+                    "state": "active",
+                    "active": 3,
+                    "succeeded": 0,
+                    "failed": 0,
+                },
+            },
+            "test-1": {
+                "name": "waiting",
+                "namespace": "staging",
+                "workers": 1,
+                "image": "locustio/locust:2.20.0",
+                "service": {"name": "waiting-master", "state": "missing"},
+                "master-job": {"name": "waiting-master", "state": "missing"},
+                "worker-job": {"name": "waiting-worker", "state": "missing"},
+            },
+        },
+    }
+
+
+def test_list_tests_shows_finished_jobs(ctx: testing.Context, crd: FakeKube):
+    test = make_test(crd, "done", workers=2)
+    make_children(crd, test)
+    crd.jobs.create_pods(MODEL, "done-master", 1)
+    crd.jobs.create_pods(MODEL, "done-worker", 2)
+    crd.jobs.complete_job(MODEL, "done-master")
+    crd.jobs.fail_job(MODEL, "done-worker")
+
+    results = run_action(ctx, "list-tests")
+
+    master, worker = (
+        results["tests"]["test-0"]["master-job"],
+        results["tests"]["test-0"]["worker-job"],
+    )
+    assert (master["state"], master["succeeded"], master["active"]) == ("complete", 1, 0)
+    assert (worker["state"], worker["active"]) == ("failed", 0)
+    assert worker["failed"] >= 1
+
+
+def test_list_tests_filters_by_namespace(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "demo.test", MODEL)
+    make_test(crd, "other", "staging")
+
+    results = run_action(ctx, "list-tests", {"namespace": "staging"})
+
+    assert results["count"] == 1
+    assert results["tests"]["test-0"]["name"] == "other"
+    assert {r.namespace for r in crd.requests} == {"staging"}
+
+
+def test_list_tests_works_on_a_non_leader_without_writing(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "demo.test")
+
+    results = run_action(ctx, "list-tests", leader=False)
+
+    assert results["count"] == 1
+    assert {r.verb for r in crd.requests} == {"list"}
+
+
+def test_list_tests_without_the_crd_fails(ctx: testing.Context, kube: FakeKube):
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "list-tests")
+
+    assert failed.value.message == (
+        "the LocustTest CRD (locusttests.locust.io) is not installed: see the leader unit's status"
+    )
+
+
+def test_list_tests_forbidden_fails_with_the_trust_command(ctx: testing.Context, crd: FakeKube):
+    crd.faults.add(verb="list", resource="locusttests", status=403)
+
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "list-tests")
+
+    assert failed.value.message == TRUST
+
+
+def test_list_tests_rejects_an_invalid_namespace(ctx: testing.Context, crd: FakeKube):
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "list-tests", {"namespace": "Not_A_Namespace"})
+
+    assert "not a valid namespace name" in failed.value.message
+    assert crd.requests == []
+
+
+# --- describe-test ---------------------------------------------------------------------------
+
+
+def test_describe_test_shows_spec_children_and_events(ctx: testing.Context, crd: FakeKube):
+    test = make_test(crd, "demo.test", workers=3, configMap="demo-locustfile")
+    make_children(crd, test)
+    crd.jobs.create_pods(MODEL, "demo-test-worker", 3)
+    crd.jobs.sync_job(MODEL, "demo-test-worker")
+    make_event(crd, test, 1, reason="Created", message="Created Service demo-test-master")
+    make_event(crd, test, 2, type="Warning", reason="CreateFailed", message="quota", count=4)
+    make_event(crd, test, 3, kind="Job", message="not about the test")
+    spec = parse(test)
+
+    results = run_action(ctx, "describe-test", {"name": "demo.test", "namespace": MODEL})
+
+    pop_ages(results)
+    assert results == {
+        "name": "demo.test",
+        "namespace": MODEL,
+        "spec": {
+            "image": IMAGE,
+            "workers": 3,
+            "master-args": " ".join(master_args(spec, OperatorConfig.from_env(default_env()))),
+            "worker-args": " ".join(worker_args(spec)),
+            "config-map": "demo-locustfile",
+        },
+        "children": {
+            "service": {"name": "demo-test-master", "state": "present"},
+            "master-job": {
+                "name": "demo-test-master",
+                "state": "pending",
+                "active": 0,
+                "succeeded": 0,
+                "failed": 0,
+            },
+            "worker-job": {
+                "name": "demo-test-worker",
+                "state": "active",
+                "active": 3,
+                "succeeded": 0,
+                "failed": 0,
+            },
+        },
+        "events": {
+            "event-0": {
+                "type": "Normal",
+                "reason": "Created",
+                "message": "Created Service demo-test-master",
+                "count": 1,
+            },
+            "event-1": {
+                "type": "Warning",
+                "reason": "CreateFailed",
+                "message": "quota",
+                "count": 4,
+            },
+        },
+    }
+    assert "--expect-workers=3" in results["spec"]["master-args"]
+    assert "--master-host=demo-test-master" in results["spec"]["worker-args"]
+
+
+def test_describe_test_keeps_the_ten_newest_events_oldest_first(
+    ctx: testing.Context, crd: FakeKube
+):
+    test = make_test(crd, "busy")
+    for index in reversed(range(12)):
+        make_event(crd, test, index)
+
+    results = run_action(ctx, "describe-test", {"name": "busy"})
+
+    messages = [results["events"][f"event-{i}"]["message"] for i in range(len(results["events"]))]
+    assert messages == [f"event {i}" for i in range(2, 12)]
+
+
+def test_describe_test_searches_all_namespaces(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "elsewhere", "staging")
+
+    results = run_action(ctx, "describe-test", {"name": "elsewhere"})
+
+    assert results["namespace"] == "staging"
+    assert results["children"]["service"]["state"] == "missing"
+    assert "events" not in results
+
+
+def test_describe_test_in_several_namespaces_fails_listing_them(
+    ctx: testing.Context, crd: FakeKube
+):
+    make_test(crd, "twin", MODEL)
+    make_test(crd, "twin", "staging")
+
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "describe-test", {"name": "twin"})
+
+    assert failed.value.message == (
+        f"LocustTest twin exists in several namespaces ({MODEL}, staging): give namespace=..."
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"name": "nope"}, "LocustTest nope not found in any namespace"),
+        ({"name": "nope", "namespace": MODEL}, f"LocustTest nope not found in namespace {MODEL}"),
+    ],
+)
+def test_describe_missing_test_fails(ctx: testing.Context, crd: FakeKube, params, message):
+    make_test(crd, "demo.test", "staging")
+
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "describe-test", params)
+
+    assert failed.value.message == message
+
+
+def test_describe_test_without_the_crd_fails(ctx: testing.Context, kube: FakeKube):
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "describe-test", {"name": "demo.test"})
+
+    assert "is not installed" in failed.value.message
+
+
+def test_describe_test_forbidden_fails_with_the_trust_command(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "demo.test")
+    crd.faults.add(verb="get", resource="jobs", status=403)
+
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "describe-test", {"name": "demo.test"})
+
+    assert failed.value.message == TRUST
+
+
+def test_describe_test_requires_a_valid_name(ctx: testing.Context, crd: FakeKube):
+    with pytest.raises(testing.ActionFailed) as failed:
+        run_action(ctx, "describe-test", {"name": "Bad Name"})
+
+    assert "not a valid LocustTest name" in failed.value.message
+
+
+def test_describe_test_never_shows_the_kafka_credentials(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "demo.test")
+    secret = testing.Secret({"username": "load", "password": "s3cret"})
+
+    results = run_action(
+        ctx,
+        "describe-test",
+        {"name": "demo.test"},
+        config={"kafka-credentials": secret.id},
+        secrets={secret},
+    )
+
+    assert "s3cret" not in repr(results)
+    assert not any("s3cret" in line.message for line in ctx.juju_log)
+
+
+def test_describe_test_with_invalid_config_still_answers(ctx: testing.Context, crd: FakeKube):
+    make_test(crd, "demo.test")
+
+    results = run_action(
+        ctx, "describe-test", {"name": "demo.test"}, config={"pod-cpu-limit": "lots"}
+    )
+
+    assert "--master" in results["spec"]["master-args"]
+
+
+def test_a_test_the_operator_rejects_is_listed_with_the_reason(
+    ctx: testing.Context, crd: FakeKube
+):
+    # Valid for the API server, but too long for the operator's child names.
+    long_name = "x" * 60
+    try:
+        make_test(crd, long_name)
+    except Exception:  # a server enforcing the CRD's CEL rule refuses it: nothing to show
+        pytest.skip("the API server rejects names over 56 characters")
+
+    listed = run_action(ctx, "list-tests")
+    described = run_action(ctx, "describe-test", {"name": long_name})
+
+    assert listed["tests"]["test-0"]["spec-error"].startswith("metadata.name: Invalid value")
+    assert described["spec"]["error"].startswith("metadata.name: Invalid value")
+
+
+def test_the_actions_stay_within_the_charms_cluster_role(ctx: testing.Context, crd: FakeKube):
+    # The charm runs under the same ServiceAccount as the reconciler, bound to our ClusterRole.
+    test = make_test(crd, "demo.test", workers=2)
+    make_children(crd, test)
+    make_event(crd, test, 1)
+    role, _ = cluster.rbac_objects(APP, MODEL)
+    allowed = {
+        (group, resource, verb)
+        for rule in role.rules or []
+        for group in rule.apiGroups or []
+        for resource in rule.resources or []
+        for verb in rule.verbs
+    }
+
+    run_action(ctx, "list-tests")
+    run_action(ctx, "describe-test", {"name": "demo.test"})
+
+    used = {(r.api_group, r.resource, r.verb) for r in crd.requests}
+    assert used - allowed == set()
