@@ -14,10 +14,11 @@ from pathlib import Path
 import yaml
 
 from . import __version__
-from .config import ConfigError, OperatorConfig
-from .crds import crd_text
+from .config import ConfigError, OperatorConfig, is_dns1123_label
+from .crds import ConversionWebhook, crd_manifest
 
 EXIT_INVALID = 2
+DEFAULT_WEBHOOK_SERVICE_PORT = 443
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "render", help="print the objects the operator would create for a LocustTest file"
     )
     render.add_argument("file", help="a LocustTest manifest (YAML, one or more documents; - for stdin)")
-    commands.add_parser("crd", help="print the LocustTest CustomResourceDefinition")
+    crd = commands.add_parser(
+        "crd",
+        help="print the LocustTest CustomResourceDefinition",
+        description="Print the LocustTest CRD. Without a conversion webhook only v2 is served; "
+        "with one (the operator's /convert, run with ENABLE_WEBHOOKS=true), v1 is served too.",
+    )
+    crd.add_argument("--webhook-service", metavar="NAMESPACE/NAME",
+                     help="the Service in front of the operator's conversion webhook")
+    crd.add_argument("--webhook-port", metavar="PORT",
+                     help=f"that Service's port (default {DEFAULT_WEBHOOK_SERVICE_PORT})")
+    crd.add_argument("--ca-bundle", metavar="FILE",
+                     help="the PEM CA certificate that signed the webhook's serving certificate "
+                     "(required with --webhook-service)")
     commands.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
 
@@ -39,8 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "crd":
-        sys.stdout.write(crd_text())
-        return 0
+        return _crd(args)
     try:
         config = OperatorConfig.from_env()
     except ConfigError as error:
@@ -82,6 +94,54 @@ def _render(file: str, config: OperatorConfig) -> int:
             return EXIT_INVALID
     sys.stdout.write(to_yaml(objects))
     return 0
+
+
+def _crd(args: argparse.Namespace) -> int:
+    try:
+        webhook = _conversion_webhook(args)
+    except ValueError as error:
+        print(f"locust-operator: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    sys.stdout.write(yaml.dump(crd_manifest(webhook), Dumper=_BlockTextDumper, sort_keys=False))
+    return 0
+
+
+def _conversion_webhook(args: argparse.Namespace) -> ConversionWebhook | None:
+    """The webhook the options describe, or None without --webhook-service; ValueError if wrong."""
+    if args.webhook_service is None:
+        if args.webhook_port is not None or args.ca_bundle is not None:
+            raise ValueError("--webhook-port and --ca-bundle need --webhook-service")
+        return None
+    namespace, _, name = args.webhook_service.partition("/")
+    if not (is_dns1123_label(namespace) and is_dns1123_label(name)):
+        raise ValueError(
+            f'--webhook-service: expected NAMESPACE/NAME, got "{args.webhook_service}"'
+        )
+    port = args.webhook_port or str(DEFAULT_WEBHOOK_SERVICE_PORT)
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f'--webhook-port: expected a port from 1 to 65535, got "{port}"')
+    if args.ca_bundle is None:
+        raise ValueError("--ca-bundle is required with --webhook-service")
+    try:
+        ca_bundle = Path(args.ca_bundle).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {args.ca_bundle}: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in ca_bundle:
+        raise ValueError(f"--ca-bundle: {args.ca_bundle} holds no PEM certificate")
+    return ConversionWebhook(
+        service_name=name, service_namespace=namespace, port=int(port), ca_bundle=ca_bundle
+    )
+
+
+class _BlockTextDumper(yaml.SafeDumper):
+    """Writes multi-line text (the CRD's CEL rules) as readable `|` blocks, not escaped strings."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_BlockTextDumper.add_representer(str, _BlockTextDumper.represent_str)
 
 
 def _yaml_reason(error: yaml.YAMLError) -> str:

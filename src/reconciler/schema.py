@@ -4,10 +4,17 @@
 checks the document against the same openAPIV3Schema that the CRD installs, and applies its defaults.
 Messages follow the apiserver's wording (`spec.workerReplicas: Invalid value: 0: ...`) so users see the
 same text offline and online. Only the keywords a structural schema may use are handled.
+
+Unknown fields are ignored rather than pruned: the parsers read only the fields they know, and the
+Kubernetes-typed objects the CRD marks `x-kubernetes-preserve-unknown-fields` pass through whole.
+The CRD's CEL rules (`x-kubernetes-validations`) are not evaluated here: `api/validation.py` holds
+the same rules in Python.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from typing import Any
 
@@ -37,7 +44,7 @@ def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         for key, prop in schema.get("properties", {}).items():
             if key not in value and "default" in prop:
-                value[key] = prop["default"]
+                value[key] = copy.deepcopy(prop["default"])
             if key in value:
                 apply_defaults(value[key], prop)
         extra = schema.get("additionalProperties")
@@ -88,9 +95,15 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
         if "pattern" in schema and not re.search(schema["pattern"], value):
             errors.append(f"{path}: Invalid value: {_show(value)}: {path} in body should match "
                           f"'{schema['pattern']}'")
-    if expected == "array" and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            errors.extend(validate(item, schema["items"], f"{path}[{index}]"))
+    if expected == "array":
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(f"{path}: Too many: {len(value)}: must have at most {schema['maxItems']} "
+                          "items")
+        if schema.get("x-kubernetes-list-type") == "map":
+            errors.extend(_duplicate_keys(value, schema.get("x-kubernetes-list-map-keys", []), path))
+        if isinstance(schema.get("items"), dict):
+            for index, item in enumerate(value):
+                errors.extend(validate(item, schema["items"], f"{path}[{index}]"))
     if expected == "object":
         for key in schema.get("required", []):
             if key not in value:
@@ -102,6 +115,20 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
                 errors.extend(validate(item, properties[key], _join(path, key)))
             elif isinstance(extra, dict):
                 errors.extend(validate(item, extra, _join(path, key)))
+    return errors
+
+
+def _duplicate_keys(items: list[Any], keys: list[str], path: str) -> list[str]:
+    """A `listType: map` list holds one item per key: later items with a seen key are duplicates."""
+    seen: set[str] = set()
+    errors = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue  # the item schema reports the type
+        key = json.dumps({name: item.get(name) for name in keys}, separators=(",", ":"))
+        if key in seen:
+            errors.append(f"{path}[{index}]: Duplicate value: {key}")
+        seen.add(key)
     return errors
 
 

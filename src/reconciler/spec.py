@@ -1,8 +1,9 @@
 """LocustTest models: a custom resource, whatever its API version, becomes one internal `TestSpec`.
 
-The builders and the controller only ever see `TestSpec`, so a new API version (v2) adds a parser here
-and touches nothing downstream. The v1 parser validates against the CRD's own schema first, so offline
-rendering rejects exactly what the apiserver rejects, then reads the fields into typed values.
+The builders and the controller only ever see `TestSpec`. `parse` checks a document as the
+apiserver would (the CRD's own schema and defaults, then the rules upstream's webhook enforced), so
+offline rendering rejects what the cluster rejects. A v1 document is converted to v2 first, exactly
+as the conversion webhook converts it, so both versions reach the model through one v2 reading.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from . import schema
+from .api.conversion import V1, V2, convert
 from .config import is_dns1123_label, is_dns1123_subdomain
-from .crds import GROUP, KIND, crd_manifest
+from .crds import KIND, version_schema
 
-# Child Job names are `<name>-master` / `<name>-worker` and must fit the 63-character label limit.
-MAX_NAME_LENGTH = 56
 DEFAULT_SRC_MOUNT_PATH = "/lotest/src"
 DEFAULT_LIB_MOUNT_PATH = "/opt/locust/lib"
 DEFAULT_AUTOQUIT_SECONDS = 60
@@ -36,11 +35,49 @@ class RoleSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    # v2 `resources`: a whole ResourceRequirements that replaces the operator's defaults.
+    resources: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """A ConfigMap or Secret whose keys become environment variables (`envFrom`)."""
+
+    name: str
+    prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretMount:
+    """A Secret mounted as files in both roles' Locust containers."""
+
+    name: str
+    mount_path: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class UserVolumeMount:
+    """A user's volumeMount (Kubernetes-shaped, without `target`) and the roles it goes to."""
+
+    mount: Mapping[str, Any]
+    target: str = "both"  # master, worker or both
+
+
+@dataclass(frozen=True)
+class OpenTelemetry:
+    """v2 `observability.openTelemetry`: Locust exports OTLP itself, with no exporter sidecar."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    protocol: str = "grpc"
+    insecure: bool = False
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TestSpec:
-    """One LocustTest, independent of the API version it was written in."""
+    """One LocustTest, independent of the API version it was written in (v2-shaped)."""
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -51,7 +88,7 @@ class TestSpec:
     worker: RoleSpec
     worker_replicas: int
     uid: str | None = None
-    api_version: str = f"{GROUP}/v1"
+    api_version: str = V1
     generation: int = 1
     image_pull_policy: str = "IfNotPresent"
     image_pull_secrets: tuple[str, ...] = ()
@@ -64,6 +101,18 @@ class TestSpec:
     # Kubernetes-shaped scheduling, so v2's full Affinity fits the same field.
     affinity: Mapping[str, Any] | None = None
     tolerations: tuple[Mapping[str, Any], ...] = field(default=())
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    # None: the operator's default; "": explicitly no runtime class.
+    runtime_class_name: str | None = None
+    env_config_maps: tuple[EnvSource, ...] = ()
+    env_secrets: tuple[EnvSource, ...] = ()
+    env_variables: tuple[Mapping[str, Any], ...] = ()  # Kubernetes EnvVars, valueFrom included
+    secret_mounts: tuple[SecretMount, ...] = ()
+    volumes: tuple[Mapping[str, Any], ...] = ()  # Kubernetes Volumes
+    volume_mounts: tuple[UserVolumeMount, ...] = ()
+    pod_security_context: Mapping[str, Any] | None = None  # replaces the default when set
+    container_security_context: Mapping[str, Any] | None = None  # the Locust container only
+    open_telemetry: OpenTelemetry = field(default_factory=OpenTelemetry)
 
     @property
     def child_prefix(self) -> str:
@@ -71,27 +120,40 @@ class TestSpec:
         return self.name.replace(".", "-")
 
 
-def _v1_schema() -> dict[str, Any]:
-    crd = crd_manifest()
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    return version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-
-
-_V1_SPEC_SCHEMA = _v1_schema()
+_SPEC_SCHEMAS = {
+    V1: version_schema("v1")["properties"]["spec"],
+    V2: version_schema("v2")["properties"]["spec"],
+}
 
 
 def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
     """Turn a LocustTest document (a dict) into a TestSpec, or raise SpecError naming the field."""
+    # Imported here, as they build this module's model.
+    from .api import v2
+    from .api.validation import validate
+
     if not isinstance(obj, Mapping):
         raise SpecError("not a LocustTest: expected a YAML mapping")
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if kind != KIND:
         raise SpecError(f'kind: Unsupported value: "{kind}": supported values: "{KIND}"')
-    if api_version != f"{GROUP}/v1":
+    if api_version not in _SPEC_SCHEMAS:
         raise SpecError(
-            f'apiVersion: Unsupported value: "{api_version}": supported values: "{GROUP}/v1"'
+            f'apiVersion: Unsupported value: "{api_version}": supported values: "{V1}", "{V2}"'
         )
-    metadata = obj.get("metadata")
+    namespace = _check_metadata(obj.get("metadata"), default_namespace)
+    document = _checked(obj, api_version)
+    if api_version == V1:
+        document = _checked(convert(document, V2), V2)
+    spec = v2.to_test_spec(document, api_version=api_version, namespace=namespace)
+    problems = validate(spec)
+    if problems:
+        raise SpecError(problems[0])
+    return spec
+
+
+def _check_metadata(metadata: Any, default_namespace: str) -> str:
+    """Check the name and namespace as the apiserver does; return the namespace."""
     if not isinstance(metadata, Mapping):
         raise SpecError("metadata: Required value")
     name = metadata.get("name")
@@ -101,11 +163,6 @@ def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
         raise SpecError(
             f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist '
             "of lower case alphanumeric characters, '-' or '.'"
-        )
-    if len(name) > MAX_NAME_LENGTH:
-        raise SpecError(
-            f'metadata.name: Invalid value: "{name}": name is too long: generated Job names would '
-            f"exceed 63 characters (max LocustTest name length is {MAX_NAME_LENGTH})"
         )
     if not name[0].isalpha():
         # The master Service is named after the test, and Service names must start with a letter.
@@ -119,62 +176,16 @@ def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
             f'metadata.namespace: Invalid value: "{namespace}": a lowercase RFC 1123 label must '
             "consist of lower case alphanumeric characters or '-'"
         )
+    return namespace or default_namespace
+
+
+def _checked(obj: Mapping[str, Any], api_version: str) -> dict[str, Any]:
+    """A copy of `obj` with its spec defaulted and checked against the version's schema."""
     if "spec" not in obj:
         raise SpecError("spec: Required value")
-    spec = schema.apply_defaults(copy.deepcopy(obj["spec"]), _V1_SPEC_SCHEMA)
-    errors = schema.validate(spec, _V1_SPEC_SCHEMA, "spec")
+    spec_schema = _SPEC_SCHEMAS[api_version]
+    spec = schema.apply_defaults(copy.deepcopy(obj["spec"]), spec_schema)
+    errors = schema.validate(spec, spec_schema, "spec")
     if errors:
         raise SpecError(errors[0])
-    return _from_v1(spec, metadata, default_namespace)
-
-
-def _from_v1(spec: dict[str, Any], metadata: Mapping[str, Any], default_namespace: str) -> TestSpec:
-    labels = spec.get("labels") or {}
-    annotations = spec.get("annotations") or {}
-    required_nodes = (spec.get("affinity") or {}).get("nodeAffinity") or {}
-    required_nodes = required_nodes.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
-    return TestSpec(
-        name=metadata["name"],
-        namespace=metadata.get("namespace") or default_namespace,
-        uid=metadata.get("uid"),
-        generation=metadata.get("generation") or 1,
-        image=spec["image"],
-        image_pull_policy=spec.get("imagePullPolicy") or "IfNotPresent",
-        image_pull_secrets=tuple(spec.get("imagePullSecrets") or ()),
-        master=RoleSpec(
-            command_seed=spec["masterCommandSeed"],
-            labels=MappingProxyType(dict(labels.get("master") or {})),
-            annotations=MappingProxyType(dict(annotations.get("master") or {})),
-        ),
-        worker=RoleSpec(
-            command_seed=spec["workerCommandSeed"],
-            labels=MappingProxyType(dict(labels.get("worker") or {})),
-            annotations=MappingProxyType(dict(annotations.get("worker") or {})),
-        ),
-        worker_replicas=spec["workerReplicas"],
-        config_map=spec.get("configMap") or None,
-        lib_config_map=spec.get("libConfigMap") or None,
-        affinity=_v1_node_affinity(required_nodes),
-        tolerations=tuple(_v1_toleration(t) for t in spec.get("tolerations") or ()),
-    )
-
-
-def _v1_node_affinity(required: Mapping[str, str]) -> Mapping[str, Any] | None:
-    """v1's `label: value` map as the Kubernetes node affinity it stands for (one `In` per label)."""
-    if not required:
-        return None
-    expressions = [
-        {"key": key, "operator": "In", "values": [value]} for key, value in required.items()
-    ]
-    terms = [{"matchExpressions": expressions}]
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": terms}}}
-
-
-def _v1_toleration(toleration: Mapping[str, Any]) -> Mapping[str, Any]:
-    # The apiserver rejects a value with operator Exists, so it is kept only for Equal.
-    result = {"key": toleration["key"], "operator": toleration["operator"]}
-    if toleration["operator"] == "Equal" and toleration.get("value") is not None:
-        result["value"] = toleration["value"]
-    result["effect"] = toleration["effect"]
-    return result
+    return {**obj, "spec": spec}

@@ -14,6 +14,7 @@ import yaml
 
 from reconciler import __version__
 from reconciler.cli import main
+from reconciler.crds import ConversionWebhook, crd_manifest
 
 UPSTREAM = Path(__file__).parent.parent / "data" / "upstream"
 SAMPLE = UPSTREAM / "locust-test-cr.yaml"
@@ -23,6 +24,7 @@ SETTING_PREFIXES = (
     "POD_", "METRICS_", "JOB_TTL", "ENABLE_", "KAFKA_", "LOG_LEVEL", "WATCH_NAMESPACES",
     "HEALTH_PORT", "MAX_CONCURRENT", "LEADER_ELECTION", "LEASE_",
 )  # fmt: skip
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 TEST = """\
 apiVersion: locust.io/v1
 kind: LocustTest
@@ -200,13 +202,90 @@ def test_run_refuses_invalid_settings_before_touching_the_cluster(capsys, monkey
     assert 'ENABLE_AFFINITY_CR_INJECTION="maybe"' in capsys.readouterr().err
 
 
-def test_crd_prints_the_locusttest_crd(capsys):
+def test_crd_prints_the_crd_serving_only_v2_without_a_webhook(capsys):
     assert main(["crd"]) == 0
 
     crd = yaml.safe_load(capsys.readouterr().out)
-    assert crd["kind"] == "CustomResourceDefinition"
-    assert crd["metadata"]["name"] == "locusttests.locust.io"
-    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1"]
+    assert crd == crd_manifest()
+    served = [(v["name"], v["served"]) for v in crd["spec"]["versions"]]
+    assert served == [("v1", False), ("v2", True)]
+
+
+def test_crd_prints_cel_rules_as_readable_blocks(capsys):
+    assert main(["crd"]) == 0
+
+    assert "- rule: |-\n" in capsys.readouterr().out
+
+
+def test_crd_with_a_webhook_serves_v1_through_it(capsys, tmp_path):
+    ca = write(tmp_path, CA_PEM, "ca.crt")
+
+    code = main(["crd", "--webhook-service", "ops/locust-operator", "--ca-bundle", str(ca)])
+
+    assert code == 0
+    crd = yaml.safe_load(capsys.readouterr().out)
+    webhook = ConversionWebhook("locust-operator", "ops", 443, CA_PEM.encode())
+    assert crd == crd_manifest(webhook)
+    assert {v["name"] for v in crd["spec"]["versions"] if v["served"]} == {"v1", "v2"}
+
+
+def test_crd_takes_the_webhook_services_port(capsys, tmp_path):
+    ca = write(tmp_path, CA_PEM, "ca.crt")
+
+    main(["crd", "--webhook-service", "ops/op", "--webhook-port", "9443", "--ca-bundle", str(ca)])
+
+    service = yaml.safe_load(capsys.readouterr().out)["spec"]["conversion"]["webhook"][
+        "clientConfig"
+    ]["service"]
+    assert service == {"name": "op", "namespace": "ops", "port": 9443, "path": "/convert"}
+
+
+BAD_CRD_OPTIONS = {
+    "no namespace": (
+        ["--webhook-service", "op"],
+        '--webhook-service: expected NAMESPACE/NAME, got "op"',
+    ),
+    "bad name": (["--webhook-service", "ops/Op_1"], "--webhook-service: expected NAMESPACE/NAME"),
+    "no CA": (["--webhook-service", "ops/op"], "--ca-bundle is required with --webhook-service"),
+    "port out of range": (
+        ["--webhook-service", "ops/op", "--webhook-port", "70000", "--ca-bundle", "{ca}"],
+        '--webhook-port: expected a port from 1 to 65535, got "70000"',
+    ),
+    "port not a number": (
+        ["--webhook-service", "ops/op", "--webhook-port", "https", "--ca-bundle", "{ca}"],
+        '--webhook-port: expected a port from 1 to 65535, got "https"',
+    ),
+    "CA without service": (
+        ["--ca-bundle", "{ca}"],
+        "--webhook-port and --ca-bundle need --webhook-service",
+    ),
+    "missing CA file": (
+        ["--webhook-service", "ops/op", "--ca-bundle", "{missing}"],
+        "No such file or directory",
+    ),
+    "CA not PEM": (
+        ["--webhook-service", "ops/op", "--ca-bundle", "{not_pem}"],
+        "holds no PEM certificate",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CRD_OPTIONS))
+def test_crd_rejects_bad_webhook_options_with_one_line(case, capsys, tmp_path):
+    options, message = BAD_CRD_OPTIONS[case]
+    files = {
+        "ca": write(tmp_path, CA_PEM, "ca.crt"),
+        "missing": tmp_path / "missing.crt",
+        "not_pem": write(tmp_path, "not a certificate", "bad.crt"),
+    }
+
+    assert main(["crd", *(option.format(**files) for option in options)]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("locust-operator: ")
+    assert message in captured.err
 
 
 def test_version_prints_the_package_version(capsys):

@@ -1,4 +1,7 @@
-"""Parsing LocustTest v1 documents: upstream samples, CRD defaults, rejections naming the field."""
+"""Parsing LocustTest v1 documents: upstream samples, CRD defaults, rejections naming the field.
+
+v2 documents: test_api_v2.py; the webhook rules both versions share: test_validation.py.
+"""
 
 from __future__ import annotations
 
@@ -255,7 +258,7 @@ INVALID = {
     ),
     "57-character name": (
         set_field("metadata.name", "a" * 57),
-        "metadata.name: Invalid value",
+        f'metadata.name: name "{"a" * 57}" is too long',
     ),
     "upper-case name": (
         set_field("metadata.name", "Demo.Test"),
@@ -270,9 +273,12 @@ INVALID = {
         'metadata.namespace: Invalid value: "Load_Tests"',
     ),
     "wrong kind": (set_field("kind", "Deployment"), 'kind: Unsupported value: "Deployment"'),
-    "v2 document": (
-        set_field("apiVersion", "locust.io/v2"),
-        'apiVersion: Unsupported value: "locust.io/v2"',
+    "unknown version": (
+        set_field("apiVersion", "locust.io/v3"),
+        (
+            'apiVersion: Unsupported value: "locust.io/v3": '
+            'supported values: "locust.io/v1", "locust.io/v2"'
+        ),
     ),
 }
 
@@ -288,7 +294,7 @@ def test_an_invalid_test_is_rejected_naming_the_field(case: str):
 
 
 def test_a_long_name_is_rejected_because_of_the_job_names():
-    with pytest.raises(SpecError, match="max LocustTest name length is 56"):
+    with pytest.raises(SpecError, match=r"exceed 63 characters \(max CR name length is 56\)"):
         parse_changed(set_field("metadata.name", "a" * 57))
 
 
