@@ -2,9 +2,12 @@
 
 The variable names are upstream's (POD_CPU_REQUEST, METRICS_EXPORTER_IMAGE, KAFKA_*, ...) so that an
 existing deployment's environment carries over; LOG_LEVEL, WATCH_NAMESPACES, the health and metrics
-ports and the leader-election settings are ours. Two rules decide what an empty value means:
+ports, the leader-election settings and POD_HEALTH_GRACE_SECONDS are ours. Three rules decide what
+an empty value means:
 
 * a resource quantity set to "" is omitted from the pods (no request or limit), as upstream documents;
+* a per-role quantity (MASTER_POD_*, WORKER_POD_*) set to "" falls back to the unified POD_* value,
+  as upstream: the role settings refine the unified ones, they cannot remove a request or limit;
 * any other empty value means "use the default", so a blank line in a manifest never breaks the operator.
 
 Every invalid value is reported at once, naming the variable and the value, so a user fixes them all in
@@ -19,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -30,13 +33,25 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
+# Kubernetes' own wording (apimachinery's validation), so a message reads like the apiserver's.
+DNS1123_LABEL_RULE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+DNS1123_SUBDOMAIN_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character"
+)
 # What Go's strconv.Atoi accepts: Python's int() would also take "1_000" and non-ASCII digits.
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # The forms Go's strconv.ParseBool accepts, so values that worked upstream keep working.
 _TRUE = {"1", "t", "true"}
 _FALSE = {"0", "f", "false"}
+# Where controller-runtime operators (upstream's included) look for their webhook certificate.
+DEFAULT_WEBHOOK_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_Default = TypeVar("_Default", str, None)
 
 
 class ConfigError(ValueError):
@@ -145,12 +160,23 @@ class LeaderElectionSettings:
 class OperatorConfig:
     """Everything the operator reads from its environment."""
 
+    # The unified POD_* settings, and what each role gets once its own settings are applied.
     pod_resources: ResourceSettings
+    master_pod_resources: ResourceSettings
+    worker_pod_resources: ResourceSettings
     metrics_exporter: ExporterSettings
     job_ttl_seconds_after_finished: int | None
     affinity_injection: bool
     tolerations_injection: bool
     kafka: KafkaSettings
+    # For pods whose test names none; None leaves runtimeClassName unset.
+    default_runtime_class_name: str | None
+    # The HTTPS endpoint serving the CRD's conversion webhook, its certificate in tls.crt/tls.key.
+    enable_webhooks: bool
+    webhook_port: int
+    webhook_cert_dir: Path
+    # How long pods may look unhealthy (pulling, crash-looping) before the test is marked Failed.
+    pod_health_grace_seconds: int
     log_level: str = "INFO"
     watch_namespaces: tuple[str, ...] = ()
     health_port: int = 8081
@@ -164,8 +190,23 @@ class OperatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read and validate every setting; raise ConfigError listing all invalid ones."""
         reader = _Reader(os.environ if env is None else env)
+        config = cls._read(reader)
+        if reader.problems:
+            raise ConfigError(reader.problems)
+        return config
+
+    @classmethod
+    def _read(cls, reader: _Reader) -> OperatorConfig:
+        """Every setting, with defaults in place of invalid values (which `reader` records)."""
+        pod_resources = reader.resources("POD", POD_RESOURCE_DEFAULTS)
         config = cls(
-            pod_resources=reader.resources("POD", POD_RESOURCE_DEFAULTS),
+            pod_resources=pod_resources,
+            master_pod_resources=reader.resources(
+                "MASTER_POD", pod_resources, blank_is_unset=True
+            ),
+            worker_pod_resources=reader.resources(
+                "WORKER_POD", pod_resources, blank_is_unset=True
+            ),
             metrics_exporter=ExporterSettings(
                 image=reader.text("METRICS_EXPORTER_IMAGE", "containersol/locust_exporter:v0.5.0"),
                 port=reader.integer("METRICS_EXPORTER_PORT", 9646, minimum=1, maximum=65535),
@@ -188,6 +229,13 @@ class OperatorConfig:
                 username=reader.text("KAFKA_USERNAME", ""),
                 password=reader.text("KAFKA_PASSWORD", ""),
             ),
+            default_runtime_class_name=reader.name(
+                "DEFAULT_RUNTIME_CLASS_NAME", None, what="RuntimeClass name"
+            ),
+            enable_webhooks=reader.boolean("ENABLE_WEBHOOKS", False),
+            webhook_port=reader.integer("WEBHOOK_PORT", 9443, minimum=1, maximum=65535),
+            webhook_cert_dir=Path(reader.text("WEBHOOK_CERT_DIR", DEFAULT_WEBHOOK_CERT_DIR)),
+            pod_health_grace_seconds=reader.integer("POD_HEALTH_GRACE_SECONDS", 120, minimum=0),
             log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, normalise=str.upper),
             watch_namespaces=reader.namespaces("WATCH_NAMESPACES"),
             health_port=reader.integer("HEALTH_PORT", 8081, minimum=0, maximum=65535),
@@ -197,8 +245,10 @@ class OperatorConfig:
             ),
             leader_election=LeaderElectionSettings(
                 enabled=reader.boolean("LEADER_ELECTION", False),
-                lease_name=reader.name("LEASE_NAME", "locust-operator"),
-                lease_namespace=reader.name("LEASE_NAMESPACE", _own_namespace(), label=True),
+                lease_name=reader.name("LEASE_NAME", "locust-operator", what="Lease name"),
+                lease_namespace=reader.name(
+                    "LEASE_NAMESPACE", _own_namespace(), what="namespace name", label=True
+                ),
                 lease_duration_seconds=reader.number("LEASE_DURATION_SECONDS", 15.0),
                 renew_deadline_seconds=reader.number("LEASE_RENEW_DEADLINE_SECONDS", 10.0),
                 retry_period_seconds=reader.number("LEASE_RETRY_PERIOD_SECONDS", 2.0),
@@ -209,8 +259,6 @@ class OperatorConfig:
             reader.problem("LEASE_RETRY_PERIOD_SECONDS", "must be less than the renew deadline")
         if not election.renew_deadline_seconds < election.lease_duration_seconds:
             reader.problem("LEASE_RENEW_DEADLINE_SECONDS", "must be less than the lease duration")
-        if reader.problems:
-            raise ConfigError(reader.problems)
         return config
 
     def summary(self) -> dict[str, Any]:
@@ -220,6 +268,8 @@ class OperatorConfig:
             "metricsExporterImage": self.metrics_exporter.image,
             "affinityInjection": self.affinity_injection,
             "tolerationsInjection": self.tolerations_injection,
+            "defaultRuntimeClassName": self.default_runtime_class_name,
+            "webhooks": self.enable_webhooks,
             "watchNamespaces": list(self.watch_namespaces) or "all",
             "leaderElection": self.leader_election.enabled,
         }
@@ -260,24 +310,45 @@ def _own_namespace() -> str:
         return "default"
 
 
+def _dns1123_problem(value: str, *, label: bool) -> str | None:
+    """Why `value` is not an RFC 1123 label (or subdomain), in Kubernetes' words; None if it is."""
+    longest = 63 if label else 253
+    if len(value) > longest:
+        return f"must be no more than {longest} characters"
+    if label and not is_dns1123_label(value):
+        return DNS1123_LABEL_RULE
+    if not label and not is_dns1123_subdomain(value):
+        return DNS1123_SUBDOMAIN_RULE
+    return None
+
+
 class _Reader:
-    """Reads typed values from an environment, collecting problems instead of stopping at the first."""
+    """Reads typed values from an environment, collecting problems instead of stopping at the first.
+
+    `read` records every variable looked up, which is how SETTINGS lists them all.
+    """
 
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: dict[str, str] = {}
+        self.read: dict[str, None] = {}  # insertion-ordered set
 
     def problem(self, name: str, reason: str, value: str | None = None) -> None:
         shown = f'{name}="{value}"' if value is not None else name
         self.problems[name] = f"{shown}: {reason}"
 
+    def _value(self, name: str) -> str | None:
+        self.read[name] = None
+        return self.env.get(name)
+
     def _raw(self, name: str) -> str | None:
-        value = self.env.get(name)
+        value = self._value(name)
         return value.strip() if value is not None and value.strip() else None
 
     def text(self, name: str, default: str) -> str:
         # Blank means default, but a set value is kept verbatim: a password may end in a space.
-        return self.env[name] if self._raw(name) is not None else default
+        value = self._value(name)
+        return value if value is not None and value.strip() else default
 
     def _parsed(self, name: str, default: Any, parse: Callable[[str], Any], reason: str) -> Any:
         raw = self._raw(name)
@@ -299,12 +370,15 @@ class _Reader:
 
         return self._parsed(name, default, parse, "not a boolean (use true or false)")
 
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
         value = self._parsed(name, default, _parse_int, "not an integer")
-        if not minimum <= value <= maximum:
+        if maximum is None and value < minimum:
+            self.problem(name, f"must be at least {minimum}", str(value))
+        elif maximum is not None and not minimum <= value <= maximum:
             self.problem(name, f"must be between {minimum} and {maximum}", str(value))
-            return default
-        return value
+        else:
+            return value
+        return default
 
     def optional_integer(self, name: str, *, minimum: int) -> int | None:
         value = self._parsed(name, None, _parse_int, "not an integer")
@@ -336,13 +410,16 @@ class _Reader:
         self.problem(name, f"must be one of {', '.join(choices)}", raw)
         return default
 
-    def name(self, name: str, default: str, *, label: bool = False) -> str:
+    def name(
+        self, name: str, default: _Default, *, what: str, label: bool = False
+    ) -> str | _Default:
+        """An object name: an RFC 1123 subdomain, or a label (`label=True`) such as a namespace."""
         raw = self._raw(name)
         if raw is None:
             return default
-        valid = is_dns1123_label(raw) if label else is_dns1123_subdomain(raw)
-        if not valid:
-            self.problem(name, "not a valid Kubernetes name (lowercase letters, digits, '-')", raw)
+        problem = _dns1123_problem(raw, label=label)
+        if problem is not None:
+            self.problem(name, f"not a valid {what}: {problem}", raw)
             return default
         return raw
 
@@ -357,12 +434,16 @@ class _Reader:
             return ()
         return found
 
-    def resources(self, prefix: str, defaults: ResourceSettings) -> ResourceSettings:
+    def resources(
+        self, prefix: str, defaults: ResourceSettings, *, blank_is_unset: bool = False
+    ) -> ResourceSettings:
+        """Six quantities, each falling back to `defaults` when unset (or blank, if
+        `blank_is_unset`); otherwise a blank value leaves that request or limit out."""
         values = {}
         for attr, suffix in RESOURCE_SUFFIXES.items():
             var = f"{prefix}_{suffix}"
-            value = self.env.get(var)
-            if value is None:
+            value = self._value(var)
+            if value is None or (blank_is_unset and not value.strip()):
                 values[attr] = getattr(defaults, attr)
             elif not value.strip():
                 values[attr] = ""
@@ -372,3 +453,13 @@ class _Reader:
                 self.problem(var, "not a valid Kubernetes quantity (e.g. 500m, 1, 256Mi, 1Gi)", value)
                 values[attr] = getattr(defaults, attr)
         return ResourceSettings(**values)
+
+
+def _settings() -> tuple[str, ...]:
+    reader = _Reader({})
+    OperatorConfig._read(reader)
+    return tuple(reader.read)
+
+
+# Every environment variable the operator reads, in the order it reads them.
+SETTINGS = _settings()

@@ -8,18 +8,21 @@ Nothing here does I/O or depends on the clock: the same input always gives the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
+from lightkube.core.dictmixin import DictMixin
 from lightkube.models.batch_v1 import JobSpec
 from lightkube.models.core_v1 import (
     Affinity,
     Capabilities,
+    ConfigMapEnvSource,
     ConfigMapVolumeSource,
     Container,
     ContainerPort,
+    EnvFromSource,
     EnvVar,
     LocalObjectReference,
     PodSecurityContext,
@@ -27,6 +30,8 @@ from lightkube.models.core_v1 import (
     PodTemplateSpec,
     ResourceRequirements,
     SeccompProfile,
+    SecretEnvSource,
+    SecretVolumeSource,
     SecurityContext,
     ServicePort,
     ServiceSpec,
@@ -40,9 +45,10 @@ from lightkube.resources.core_v1 import Service
 
 from .config import OperatorConfig, ResourceSettings
 from .crds import KIND
-from .spec import RoleSpec, TestSpec
+from .spec import OpenTelemetry, RoleSpec, TestSpec
 
 Role = Literal["master", "worker"]
+_Model = TypeVar("_Model", bound=DictMixin)
 
 MASTER_PORT = 5557
 # Older Locust masters also bound master-port + 1; upstream still exposes it on the Service.
@@ -59,9 +65,39 @@ MANAGED_BY = ("managed-by", "locust-k8s-operator")
 # The Service selects on the pod name label and the operator finds its objects by managed-by, so a
 # user's labels must not replace them.
 PROTECTED_LABELS = frozenset({POD_NAME_LABEL, MANAGED_BY[0]})
+# The test's metadata.generation that each child was built from: the controller compares it with
+# the test's current generation to tell a spec changed after creation (SpecDrifted).
+GENERATION_ANNOTATION = "locust.io/generation"
 
 METRICS_EXPORTER_CONTAINER = "locust-metrics-exporter"
 LIB_VOLUME = "locust-lib"
+# Each `env.secretMounts` entry becomes the volume `secret-<secret name>`.
+SECRET_VOLUME_PREFIX = "secret-"
+
+# The flags the operator sets. A user's extraArgs may repeat them: they come last and Locust keeps
+# the last occurrence, so the user's value wins, but the controller warns (see flag_conflicts).
+OPERATOR_MANAGED_FLAGS = frozenset(
+    {
+        "--master",
+        "--worker",
+        "--master-port",
+        "--master-host",
+        "--expect-workers",
+        "--autostart",
+        "--autoquit",
+        "--otel",
+        "--enable-rebalancing",
+        "--only-summary",
+    }
+)
+
+# The roles a user's volumeMount goes to, by `target`: none (empty) means both, an unknown none.
+_TARGET_ROLES: dict[str, tuple[Role, ...]] = {
+    "": ("master", "worker"),
+    "both": ("master", "worker"),
+    "master": ("master",),
+    "worker": ("worker",),
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +111,14 @@ class ChildNames:
 
 def child_names(spec: TestSpec) -> ChildNames:
     """`<name>-master` for the Service and master Job, `<name>-worker` for the worker Job."""
-    master = _node_name(spec, "master")
-    return ChildNames(service=master, master_job=master, worker_job=_node_name(spec, "worker"))
+    return names_for(spec.name)
+
+
+def names_for(test_name: str) -> ChildNames:
+    """The child names of the test called `test_name` (dots become dashes)."""
+    prefix = test_name.replace(".", "-")
+    return ChildNames(service=f"{prefix}-master", master_job=f"{prefix}-master",
+                      worker_job=f"{prefix}-worker")
 
 
 def _node_name(spec: TestSpec, role: Role) -> str:
@@ -91,13 +133,15 @@ def _role_spec(spec: TestSpec, role: Role) -> RoleSpec:
 
 
 def master_args(spec: TestSpec, config: OperatorConfig) -> list[str]:
-    """The master container's args: the user's seed, then the flags that make it a master.
+    """The master container's args: the user's seed, the flags that make it a master, then the
+    user's extraArgs.
 
-    `config` is in the signature because operator-level settings (v2's OpenTelemetry) add master
-    flags; no v1 setting does.
+    Every master setting comes from the test today; `config` keeps the signature of the other
+    builders, which callers (the charm's describe-test) rely on.
     """
     args = [
         *spec.master.command_seed.split(),
+        *_otel_flag(spec),
         "--master",
         f"--master-port={MASTER_PORT}",
         f"--expect-workers={spec.worker_replicas}",
@@ -111,14 +155,35 @@ def master_args(spec: TestSpec, config: OperatorConfig) -> list[str]:
 
 
 def worker_args(spec: TestSpec) -> list[str]:
-    """The worker container's args: the user's seed, then the flags that point it at the master."""
+    """The worker container's args: the user's seed, the flags that point it at the master, then
+    the user's extraArgs."""
     return [
         *spec.worker.command_seed.split(),
+        *_otel_flag(spec),
         "--worker",
         f"--master-port={MASTER_PORT}",
         f"--master-host={child_names(spec).service}",
         *spec.worker.extra_args,
     ]
+
+
+def _otel_flag(spec: TestSpec) -> list[str]:
+    # Before the role flags, as upstream places it.
+    return ["--otel"] if spec.open_telemetry.enabled else []
+
+
+def flag_conflicts(args: Iterable[str]) -> list[str]:
+    """The args that set an operator-managed flag, as `--flag` or `--flag=value`.
+
+    For the controller's warning (upstream's "User-provided extraArgs override operator-managed
+    flags"): builders never log, and the args are applied anyway.
+    """
+    return [arg for arg in args if arg.partition("=")[0] in OPERATOR_MANAGED_FLAGS]
+
+
+def _uses_metrics_exporter(spec: TestSpec) -> bool:
+    """With OpenTelemetry, Locust exports its metrics itself: no exporter, no scrape target."""
+    return not spec.open_telemetry.enabled
 
 
 # --- Metadata ---------------------------------------------------------------------------------
@@ -146,8 +211,9 @@ def pod_labels(spec: TestSpec, role: Role) -> dict[str, str]:
 
 
 def pod_annotations(spec: TestSpec, config: OperatorConfig, role: Role) -> dict[str, str]:
-    """Prometheus scrape annotations on the master (where the exporter runs), then the user's."""
-    annotations = _prometheus_annotations(config) if role == "master" else {}
+    """Prometheus scrape annotations where the exporter runs (the master pod), then the user's."""
+    scraped = role == "master" and _uses_metrics_exporter(spec)
+    annotations = _prometheus_annotations(config) if scraped else {}
     annotations.update(_role_spec(spec, role).annotations)
     return annotations
 
@@ -180,6 +246,7 @@ def _object_metadata(spec: TestSpec, role: Role) -> ObjectMeta:
         name=_node_name(spec, role),
         namespace=spec.namespace,
         labels=operator_labels(spec, role),
+        annotations={GENERATION_ANNOTATION: str(spec.generation)},
         ownerReferences=[owner] if owner else None,
     )
 
@@ -192,20 +259,21 @@ def build_service(spec: TestSpec, config: OperatorConfig) -> Service:
 
     The web UI (8089) is deliberately not exposed, as upstream.
     """
+    ports = [
+        ServicePort(name=f"port{MASTER_PORT}", port=MASTER_PORT, protocol="TCP"),
+        ServicePort(
+            name=f"port{MASTER_SECONDARY_PORT}", port=MASTER_SECONDARY_PORT, protocol="TCP"
+        ),
+    ]
+    if _uses_metrics_exporter(spec):
+        ports.append(
+            ServicePort(
+                name="prometheus-metrics", port=config.metrics_exporter.port, protocol="TCP"
+            )
+        )
     return Service(
         metadata=_object_metadata(spec, "master"),
-        spec=ServiceSpec(
-            selector={POD_NAME_LABEL: child_names(spec).service},
-            ports=[
-                ServicePort(name=f"port{MASTER_PORT}", port=MASTER_PORT, protocol="TCP"),
-                ServicePort(
-                    name=f"port{MASTER_SECONDARY_PORT}", port=MASTER_SECONDARY_PORT, protocol="TCP"
-                ),
-                ServicePort(
-                    name="prometheus-metrics", port=config.metrics_exporter.port, protocol="TCP"
-                ),
-            ],
-        ),
+        spec=ServiceSpec(selector={POD_NAME_LABEL: child_names(spec).service}, ports=ports),
     )
 
 
@@ -213,7 +281,7 @@ def build_service(spec: TestSpec, config: OperatorConfig) -> Service:
 
 
 def build_master_job(spec: TestSpec, config: OperatorConfig) -> Job:
-    """One master pod, with the metrics exporter beside it."""
+    """One master pod, with the metrics exporter beside it unless the test uses OpenTelemetry."""
     return _job(
         spec,
         config,
@@ -221,7 +289,7 @@ def build_master_job(spec: TestSpec, config: OperatorConfig) -> Job:
         parallelism=1,
         locust_args=master_args(spec, config),
         ports=MASTER_CONTAINER_PORTS,
-        sidecars=[_metrics_exporter(config)],
+        sidecars=[_metrics_exporter(config)] if _uses_metrics_exporter(spec) else [],
     )
 
 
@@ -248,7 +316,7 @@ def _job(
     ports: Sequence[int],
     sidecars: list[Container],
 ) -> Job:
-    config_maps = _config_map_volumes(spec, role)
+    volumes, mounts = _volumes(spec, role)
     locust = Container(
         name=_node_name(spec, role),
         image=spec.image,
@@ -256,14 +324,15 @@ def _job(
         # args, not command: the Locust image's entrypoint is `locust`.
         args=locust_args,
         ports=[ContainerPort(containerPort=port) for port in ports],
-        env=[EnvVar(name=name, value=value) for name, value in config.kafka.env()],
-        resources=_requirements(config.pod_resources),
-        volumeMounts=[
-            # readOnly: false is explicit, as upstream writes it (#69).
-            VolumeMount(name=volume.name, mountPath=mount_path, readOnly=False)
-            for volume, mount_path in config_maps
-        ]
-        or None,
+        env=_env(spec, config),
+        envFrom=_env_from(spec),
+        resources=_locust_resources(spec, config, role),
+        # Locust never writes /dev/termination-log, so with the default policy (File) a failed
+        # pod says nothing about why; with this one the kubelet puts the tail of the log (the
+        # traceback, the argument error) into the container's terminated state.
+        terminationMessagePolicy="FallbackToLogsOnError",
+        volumeMounts=mounts or None,
+        securityContext=_container_security_context(spec),
     )
     pod = PodSpec(
         containers=[locust],
@@ -273,12 +342,14 @@ def _job(
         # Service links would inject <SERVICE>_PORT-style variables, and Locust reads any LOCUST_*
         # variable as its own setting: a Service named locust-... would reconfigure the test.
         enableServiceLinks=False,
-        securityContext=PodSecurityContext(seccompProfile=SeccompProfile(type="RuntimeDefault")),
+        securityContext=_pod_security_context(spec),
         imagePullSecrets=[LocalObjectReference(name=name) for name in spec.image_pull_secrets]
         or None,
         affinity=_affinity(spec, config),
         tolerations=_tolerations(spec, config),
-        volumes=[volume for volume, _ in config_maps] or None,
+        nodeSelector=dict(spec.node_selector) or None,
+        runtimeClassName=_runtime_class_name(spec, config),
+        volumes=volumes or None,
     )
     annotations = pod_annotations(spec, config, role)
     return Job(
@@ -298,18 +369,95 @@ def _job(
     )
 
 
-def _config_map_volumes(spec: TestSpec, role: Role) -> list[tuple[Volume, str]]:
-    """A volume and its mount path per ConfigMap the test names: test files first, then lib."""
-    volumes = []
+def _from_test(model: type[_Model], data: Mapping[str, Any]) -> _Model:
+    """A Kubernetes object the test gives whole (a volume, an affinity...), as a model."""
+    return model.from_dict(_plain(data))
+
+
+def _plain(value: Any) -> Any:
+    # msgspec reads a Mapping other than a dict by attribute, where a read-only view's `items`
+    # and `values` methods would hide the Kubernetes fields of the same names.
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _env(spec: TestSpec, config: OperatorConfig) -> list[EnvVar]:
+    """Kafka's variables, OpenTelemetry's, then the test's: Kubernetes keeps the last definition
+    of a name, so a test can override the operator's."""
+    operator_env = [*config.kafka.env(), *_otel_env(spec.open_telemetry)]
+    return [EnvVar(name=name, value=value) for name, value in operator_env] + [
+        _from_test(EnvVar, variable) for variable in spec.env_variables
+    ]
+
+
+def _otel_env(otel: OpenTelemetry) -> list[tuple[str, str]]:
+    """OTLP export settings for Locust's OpenTelemetry SDK, extra variables sorted by name so that
+    the same test always gives the same pod spec."""
+    if not otel.enabled:
+        return []
+    env = [("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_METRICS_EXPORTER", "otlp")]
+    if otel.endpoint:
+        env.append(("OTEL_EXPORTER_OTLP_ENDPOINT", otel.endpoint))
+    env.append(("OTEL_EXPORTER_OTLP_PROTOCOL", otel.protocol))
+    if otel.insecure:
+        env.append(("OTEL_EXPORTER_OTLP_INSECURE", "true"))
+    return env + sorted(otel.extra_env.items())
+
+
+def _env_from(spec: TestSpec) -> list[EnvFromSource] | None:
+    """Every key of the test's ConfigMaps, then of its Secrets, as variables (with any prefix)."""
+    sources = [
+        EnvFromSource(configMapRef=ConfigMapEnvSource(name=ref.name), prefix=ref.prefix or None)
+        for ref in spec.env_config_maps
+    ]
+    sources += [
+        EnvFromSource(secretRef=SecretEnvSource(name=ref.name), prefix=ref.prefix or None)
+        for ref in spec.env_secrets
+    ]
+    return sources or None
+
+
+def _volumes(spec: TestSpec, role: Role) -> tuple[list[Volume], list[VolumeMount]]:
+    """A role's volumes and the Locust container's mounts, in upstream's order: test files, lib
+    files, Secrets, then the test's own volumes that mount in this role."""
+    volumes: list[Volume] = []
+    mounts: list[VolumeMount] = []
+    # readOnly: false is explicit on the ConfigMap mounts, as upstream writes it (#69).
     if spec.config_map:
-        source = ConfigMapVolumeSource(name=spec.config_map)
-        volumes.append(
-            (Volume(name=_node_name(spec, role), configMap=source), spec.src_mount_path)
-        )
+        name = _node_name(spec, role)
+        volumes.append(Volume(name=name, configMap=ConfigMapVolumeSource(name=spec.config_map)))
+        mounts.append(VolumeMount(name=name, mountPath=spec.src_mount_path, readOnly=False))
     if spec.lib_config_map:
         source = ConfigMapVolumeSource(name=spec.lib_config_map)
-        volumes.append((Volume(name=LIB_VOLUME, configMap=source), spec.lib_mount_path))
-    return volumes
+        volumes.append(Volume(name=LIB_VOLUME, configMap=source))
+        mounts.append(VolumeMount(name=LIB_VOLUME, mountPath=spec.lib_mount_path, readOnly=False))
+    for secret in spec.secret_mounts:
+        name = f"{SECRET_VOLUME_PREFIX}{secret.name}"
+        volumes.append(Volume(name=name, secret=SecretVolumeSource(secretName=secret.name)))
+        mounts.append(
+            VolumeMount(name=name, mountPath=secret.mount_path, readOnly=secret.read_only)
+        )
+    own_mounts = [m.mount for m in spec.volume_mounts if role in _TARGET_ROLES.get(m.target, ())]
+    # A volume no mount of this role uses stays out of its pods.
+    mounted = {mount["name"] for mount in own_mounts}
+    volumes += [_from_test(Volume, volume) for volume in spec.volumes if volume["name"] in mounted]
+    mounts += [_from_test(VolumeMount, mount) for mount in own_mounts]
+    return volumes, mounts
+
+
+def _locust_resources(
+    spec: TestSpec, config: OperatorConfig, role: Role
+) -> ResourceRequirements | None:
+    """The test's resources for the role, whole, if they set any request or limit (a pod spec's
+    resources are never merged with defaults); otherwise the operator's settings for the role."""
+    own = _role_spec(spec, role).resources
+    if own and (own.get("requests") or own.get("limits")):
+        return _from_test(ResourceRequirements, own)
+    settings = config.master_pod_resources if role == "master" else config.worker_pod_resources
+    return _requirements(settings)
 
 
 def _requirements(settings: ResourceSettings) -> ResourceRequirements | None:
@@ -321,16 +469,35 @@ def _requirements(settings: ResourceSettings) -> ResourceRequirements | None:
     )
 
 
+def _pod_security_context(spec: TestSpec) -> PodSecurityContext:
+    """The test's, replacing the default entirely (as upstream); otherwise RuntimeDefault seccomp."""
+    if spec.pod_security_context is not None:
+        return _from_test(PodSecurityContext, spec.pod_security_context)
+    return PodSecurityContext(seccompProfile=SeccompProfile(type="RuntimeDefault"))
+
+
+def _container_security_context(spec: TestSpec) -> SecurityContext | None:
+    """The test's, for the Locust container only: the exporter keeps its hardened context."""
+    own = spec.container_security_context
+    return _from_test(SecurityContext, own) if own is not None else None
+
+
 def _affinity(spec: TestSpec, config: OperatorConfig) -> Affinity | None:
     if not (config.affinity_injection and spec.affinity):
         return None
-    return Affinity.from_dict(dict(spec.affinity))
+    return _from_test(Affinity, spec.affinity)
 
 
 def _tolerations(spec: TestSpec, config: OperatorConfig) -> list[Toleration] | None:
     if not (config.tolerations_injection and spec.tolerations):
         return None
-    return [Toleration.from_dict(dict(toleration)) for toleration in spec.tolerations]
+    return [_from_test(Toleration, toleration) for toleration in spec.tolerations]
+
+
+def _runtime_class_name(spec: TestSpec, config: OperatorConfig) -> str | None:
+    if spec.runtime_class_name is None:
+        return config.default_runtime_class_name
+    return spec.runtime_class_name or None  # "" opts out of the operator's default
 
 
 def _metrics_exporter(config: OperatorConfig) -> Container:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from reconciler.config import (
+    DNS1123_SUBDOMAIN_RULE,
+    SETTINGS,
     ConfigError,
     ExporterSettings,
     KafkaSettings,
@@ -256,3 +261,212 @@ def test_kafka_credentials_stay_out_of_reprs_and_the_startup_summary():
         assert "hunter2-pw" not in shown
         assert "kafka-user-x" not in shown
         assert "jaas-pw" not in shown
+
+
+# --- v2 settings: per-role resources, runtime class, webhooks, pod health -------------------------
+
+# Variable suffix -> ResourceSettings field.
+ROLE_FIELDS = {
+    "CPU_REQUEST": "cpu_request",
+    "MEM_REQUEST": "mem_request",
+    "EPHEMERAL_REQUEST": "ephemeral_request",
+    "CPU_LIMIT": "cpu_limit",
+    "MEM_LIMIT": "mem_limit",
+    "EPHEMERAL_LIMIT": "ephemeral_limit",
+}
+ROLE_RESOURCE_VARS = [
+    (f"{role}_POD_{suffix}", role, attribute)
+    for role in ("MASTER", "WORKER")
+    for suffix, attribute in ROLE_FIELDS.items()
+]
+
+
+def role_resources(config: OperatorConfig, role: str) -> ResourceSettings:
+    return config.master_pod_resources if role == "MASTER" else config.worker_pod_resources
+
+
+def test_v2_defaults():
+    config = OperatorConfig.from_env({})
+
+    assert config.master_pod_resources == config.pod_resources
+    assert config.worker_pod_resources == config.pod_resources
+    assert config.default_runtime_class_name is None
+    assert config.enable_webhooks is False
+    assert config.webhook_port == 9443
+    assert config.webhook_cert_dir == Path("/tmp/k8s-webhook-server/serving-certs")
+    assert config.pod_health_grace_seconds == 120
+
+
+@pytest.mark.parametrize(("var", "role", "attribute"), ROLE_RESOURCE_VARS)
+def test_a_role_setting_overrides_that_field_for_that_role_only(var, role, attribute):
+    config = OperatorConfig.from_env({var: "7Gi"})
+    other = "WORKER" if role == "MASTER" else "MASTER"
+
+    assert role_resources(config, role) == dataclasses.replace(
+        config.pod_resources, **{attribute: "7Gi"}
+    )
+    assert role_resources(config, other) == config.pod_resources
+
+
+def test_role_settings_fall_back_field_by_field_to_the_unified_settings():
+    config = OperatorConfig.from_env(
+        {
+            "POD_CPU_REQUEST": "300m",
+            "POD_MEM_LIMIT": "",
+            "MASTER_POD_CPU_REQUEST": "2",
+            "MASTER_POD_MEM_REQUEST": "",  # explicitly empty: the unified value, as upstream
+            "WORKER_POD_EPHEMERAL_LIMIT": "1Gi",
+        }
+    )
+
+    assert config.master_pod_resources == ResourceSettings("2", "128Mi", "30M", "1000m", "", "50M")
+    assert config.worker_pod_resources == ResourceSettings(
+        "300m", "128Mi", "30M", "1000m", "", "1Gi"
+    )
+
+
+def test_an_empty_role_setting_cannot_remove_a_unified_request():
+    config = OperatorConfig.from_env({"WORKER_POD_CPU_LIMIT": "", "WORKER_POD_MEM_LIMIT": "  "})
+
+    assert config.worker_pod_resources.requirements()["limits"] == {
+        "cpu": "1000m",
+        "memory": "1024Mi",
+        "ephemeral-storage": "50M",
+    }
+
+
+@pytest.mark.parametrize("value", ["gvisor", "kata-fc", "runsc.gvisor.dev", "a" * 253])
+def test_a_valid_default_runtime_class_name_is_kept(value: str):
+    config = OperatorConfig.from_env({"DEFAULT_RUNTIME_CLASS_NAME": value})
+
+    assert config.default_runtime_class_name == value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("gVisor_Sandbox", DNS1123_SUBDOMAIN_RULE),
+        ("-gvisor", DNS1123_SUBDOMAIN_RULE),
+        ("gvisor.", DNS1123_SUBDOMAIN_RULE),
+        ("a" * 254, "must be no more than 253 characters"),
+    ],
+)
+def test_an_invalid_default_runtime_class_name_stops_the_operator(value: str, reason: str):
+    with pytest.raises(ConfigError) as caught:
+        OperatorConfig.from_env({"DEFAULT_RUNTIME_CLASS_NAME": value})
+
+    assert caught.value.problems == {
+        "DEFAULT_RUNTIME_CLASS_NAME": (
+            f'DEFAULT_RUNTIME_CLASS_NAME="{value}": not a valid RuntimeClass name: {reason}'
+        )
+    }
+
+
+def test_webhook_and_pod_health_settings_are_read():
+    config = OperatorConfig.from_env(
+        {
+            "ENABLE_WEBHOOKS": "true",
+            "WEBHOOK_PORT": "8443",
+            "WEBHOOK_CERT_DIR": "/etc/webhook/certs",
+            "POD_HEALTH_GRACE_SECONDS": "0",
+        }
+    )
+
+    assert config.enable_webhooks is True
+    assert config.webhook_port == 8443
+    assert config.webhook_cert_dir == Path("/etc/webhook/certs")
+    assert config.pod_health_grace_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("var", "attribute", "default"),
+    [
+        ("MASTER_POD_CPU_REQUEST", lambda c: c.master_pod_resources.cpu_request, "250m"),
+        ("WORKER_POD_MEM_LIMIT", lambda c: c.worker_pod_resources.mem_limit, "1024Mi"),
+        ("DEFAULT_RUNTIME_CLASS_NAME", lambda c: c.default_runtime_class_name, None),
+        ("ENABLE_WEBHOOKS", lambda c: c.enable_webhooks, False),
+        ("WEBHOOK_PORT", lambda c: c.webhook_port, 9443),
+        (
+            "WEBHOOK_CERT_DIR",
+            lambda c: c.webhook_cert_dir,
+            Path("/tmp/k8s-webhook-server/serving-certs"),
+        ),
+        ("POD_HEALTH_GRACE_SECONDS", lambda c: c.pod_health_grace_seconds, 120),
+    ],
+)
+def test_an_empty_v2_setting_means_the_default(var, attribute, default):
+    for empty in ("", "   "):
+        assert attribute(OperatorConfig.from_env({var: empty})) == default
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "reason"),
+    [
+        ("MASTER_POD_CPU_REQUEST", "lots", "not a valid Kubernetes quantity"),
+        ("WORKER_POD_EPHEMERAL_LIMIT", "1.5 Gi", "not a valid Kubernetes quantity"),
+        ("ENABLE_WEBHOOKS", "yes", "not a boolean"),
+        ("WEBHOOK_PORT", "0", "must be between 1 and 65535"),
+        ("WEBHOOK_PORT", "65536", "must be between 1 and 65535"),
+        ("WEBHOOK_PORT", "https", "not an integer"),
+        ("POD_HEALTH_GRACE_SECONDS", "-1", "must be at least 0"),
+        ("POD_HEALTH_GRACE_SECONDS", "2m", "not an integer"),
+    ],
+)
+def test_an_invalid_v2_value_is_reported_with_its_variable_and_value(var, value, reason):
+    with pytest.raises(ConfigError) as caught:
+        OperatorConfig.from_env({var: value})
+
+    assert list(caught.value.problems) == [var]
+    assert caught.value.problems[var].startswith(f'{var}="{value}": {reason}')
+
+
+def test_the_startup_summary_shows_the_runtime_class_and_webhooks():
+    summary = OperatorConfig.from_env(
+        {"DEFAULT_RUNTIME_CLASS_NAME": "gvisor", "ENABLE_WEBHOOKS": "true"}
+    ).summary()
+
+    assert summary["defaultRuntimeClassName"] == "gvisor"
+    assert summary["webhooks"] is True
+
+
+class _RecordingEnv(dict):
+    """An environment that remembers every variable looked up, however it is looked up."""
+
+    def __init__(self, values: dict[str, str]):
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"ENABLE_WEBHOOKS": "true", "POD_CPU_LIMIT": "", "MASTER_POD_CPU_LIMIT": "2"}],
+    ids=["defaults", "some set"],
+)
+def test_settings_lists_exactly_the_variables_the_operator_reads(values: dict[str, str]):
+    env = _RecordingEnv(values)
+
+    OperatorConfig.from_env(env)
+
+    assert env.read == set(SETTINGS)
+    assert len(SETTINGS) == len(set(SETTINGS))
+    assert {
+        "MASTER_POD_CPU_REQUEST",
+        "WORKER_POD_EPHEMERAL_LIMIT",
+        "DEFAULT_RUNTIME_CLASS_NAME",
+        "ENABLE_WEBHOOKS",
+        "WEBHOOK_PORT",
+        "WEBHOOK_CERT_DIR",
+        "POD_HEALTH_GRACE_SECONDS",
+    } <= set(SETTINGS)

@@ -317,6 +317,13 @@ def test_locust_container_runs_the_test_image_with_args_not_command():
         assert "securityContext" not in container
 
 
+def test_a_failed_locust_container_reports_the_tail_of_its_log():
+    # Locust writes no termination message file; without this a failed pod's status is silent.
+    for pod in both_pods():
+        assert locust_container(pod)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert "terminationMessagePolicy" not in master_pod()["spec"]["initContainers"][0]
+
+
 def test_container_ports_are_unnamed_master_5557_5558_8089_worker_8080():
     master, worker = both_pods()
 
