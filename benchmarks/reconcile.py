@@ -6,6 +6,8 @@ In one run:
   * a burst of N LocustTests created at once: seconds until all 3N children exist, next to the raw
     floor, the same 3N creates issued directly with lightkube's async client against the same server
     (same concurrency as the operator's workers, each test's three creates in order), and the ratio;
+    and next to the floor of every write the burst makes (the tests themselves, their children,
+    Events and first status), which shows the operator's own overhead;
   * p50 / p99 latency from a test's creation (its create call returning) to its third child appearing,
     in the burst and for tests created one at a time on an idle operator, next to the API server's
     round-trip time for one create (a reconcile needs three creates, one after the other).
@@ -21,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,27 +34,29 @@ from lightkube.codecs import load_all_yaml  # noqa: E402
 from lightkube.config.kubeconfig import KubeConfig  # noqa: E402
 from lightkube.models.meta_v1 import ObjectMeta  # noqa: E402
 from lightkube.resources.batch_v1 import Job  # noqa: E402
-from lightkube.resources.core_v1 import Namespace, Service  # noqa: E402
+from lightkube.models.core_v1 import ObjectReference  # noqa: E402
+from lightkube.resources.core_v1 import Event, Namespace, Service  # noqa: E402
+from lightkube.types import PatchType  # noqa: E402
 
 from reconciler.config import OperatorConfig  # noqa: E402
 from reconciler.crds import crd_text  # noqa: E402
-from reconciler.informer import LocustTestV1  # noqa: E402
+from reconciler.informer import LocustTestV2  # noqa: E402
 from reconciler.resources import build_children  # noqa: E402
 from reconciler.spec import parse  # noqa: E402
+from reconciler.status import initial_status  # noqa: E402
 from tests.sandbox import FakeKubeProcess, OperatorProcess  # noqa: E402
 
 
 def locusttest(name: str, namespace: str) -> dict:
     return {
-        "apiVersion": "locust.io/v1",
+        "apiVersion": "locust.io/v2",
         "kind": "LocustTest",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "image": "locustio/locust:2.47.0",
-            "masterCommandSeed": "--locustfile /lotest/src/locustfile.py --users 10 --run-time 1m",
-            "workerCommandSeed": "--locustfile /lotest/src/locustfile.py",
-            "workerReplicas": 2,
-            "configMap": "bench-locustfile",
+            "master": {"command": "--locustfile /lotest/src/locustfile.py --users 10 --run-time 1m"},
+            "worker": {"command": "--locustfile /lotest/src/locustfile.py", "replicas": 2},
+            "testFiles": {"configMapRef": "bench-locustfile"},
         },
     }
 
@@ -114,7 +119,7 @@ async def burst(config: KubeConfig, namespace: str, count: int) -> tuple[float, 
             async def create(index: int) -> None:
                 name = f"burst-{index:04d}"
                 async with limit:
-                    await client.create(LocustTestV1.from_dict(locusttest(name, namespace)))
+                    await client.create(LocustTestV2.from_dict(locusttest(name, namespace)))
                 created_at[name] = time.perf_counter()
 
             await asyncio.gather(*(create(i) for i in range(count)))
@@ -131,7 +136,7 @@ async def one_at_a_time(config: KubeConfig, namespace: str, count: int) -> tuple
         async with ChildTracker(client, namespace) as tracker:
             for index in range(count):
                 name = f"single-{index:03d}"
-                await client.create(LocustTestV1.from_dict(locusttest(name, namespace)))
+                await client.create(LocustTestV2.from_dict(locusttest(name, namespace)))
                 created = time.perf_counter()
                 await tracker.wait_for(index + 1)
                 latencies.append(tracker.complete_at[name] - created)
@@ -163,6 +168,40 @@ async def raw_floor(config: KubeConfig, namespace: str, count: int, workers: int
         return time.perf_counter() - start
 
 
+async def full_floor(config: KubeConfig, namespace: str, count: int, workers: int) -> float:
+    """Every write the burst puts on the server, straight from lightkube: per test the LocustTest,
+    its three children, their three Created Events and one status patch, in that order."""
+    operator_config = OperatorConfig.from_env({})
+    tests = [locusttest(f"full-{i:04d}", namespace) for i in range(count)]
+    now = datetime.now(timezone.utc)
+    async with AsyncClient(config=config, field_manager="bench") as client:
+        queue: asyncio.Queue = asyncio.Queue()
+        for test in tests:
+            queue.put_nowait(test)
+
+        async def worker() -> None:
+            while not queue.empty():
+                document = queue.get_nowait()
+                created = await client.create(LocustTestV2.from_dict(document))
+                spec = parse({**document, "metadata": created.metadata.to_dict()})
+                for child in build_children(spec, operator_config):
+                    await client.create(child, namespace=namespace)
+                    await client.create(Event(
+                        metadata=ObjectMeta(generateName=f"{spec.name}.", namespace=namespace),
+                        involvedObject=ObjectReference(kind="LocustTest", name=spec.name,
+                                                       namespace=namespace),
+                        type="Normal", reason="Created",
+                        message=f"Created {child.kind} {child.metadata.name}", count=1,
+                        firstTimestamp=now, lastTimestamp=now))
+                await client.patch(LocustTestV2.Status, spec.name,
+                                   {"status": initial_status(2, 1, now)}, namespace=namespace,
+                                   patch_type=PatchType.MERGE)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return time.perf_counter() - start
+
+
 def percentile(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
@@ -182,13 +221,15 @@ def main() -> int:
             client = Client(config=config, field_manager="bench")
             for crd in load_all_yaml(crd_text()):
                 client.create(crd)
-            for namespace in ("burst", "floor", "single"):
+            for namespace in ("burst", "floor", "full", "single"):
                 client.create(Namespace(metadata=ObjectMeta(name=namespace)))
             time.sleep(0.2)
 
             operator = OperatorProcess(
                 cluster.kubeconfig, workdir / "operator.log",
-                env={"MAX_CONCURRENT_RECONCILES": str(args.workers), "LOG_LEVEL": "WARNING"},
+                env={"MAX_CONCURRENT_RECONCILES": str(args.workers), "LOG_LEVEL": "WARNING",
+                     # the floors' namespaces are left alone, as if another operator owned them
+                     "WATCH_NAMESPACES": "burst,single"},
             )
             ready = operator.wait_ready()
             time.sleep(2.0)
@@ -199,6 +240,7 @@ def main() -> int:
             # The floor runs while the operator is idle (it watches LocustTests; the floor creates
             # none), so nothing else competes with it for the API server.
             floor = asyncio.run(raw_floor(config, "floor", args.tests, args.workers))
+            full = asyncio.run(full_floor(config, "full", args.tests, args.workers))
             elapsed, latencies = asyncio.run(burst(config, "burst", args.tests))
             peak_rss = rss_kib(operator.proc.pid, "VmHWM")
         finally:
@@ -214,6 +256,9 @@ def main() -> int:
     print(f"    operator, all children exist     {elapsed:8.3f} s  ({children / elapsed:,.0f} objects/s)")
     print(f"    raw floor, {children} direct creates {floor:8.3f} s  ({children / floor:,.0f} objects/s)")
     print(f"    ratio operator / floor           {elapsed / floor:8.2f}")
+    print(f"    floor of every write of the burst {full:7.3f} s  (test, 3 children, 3 Events, "
+          f"status)")
+    print(f"    ratio operator / that floor      {elapsed / full:8.2f}")
     print(f"  creation to all three children     p50 {percentile(latencies, 50) * 1000:7.1f} ms"
           f"   p99 {percentile(latencies, 99) * 1000:7.1f} ms")
     print(f"  one test at a time, idle operator  p50 {percentile(single, 50) * 1000:7.1f} ms"

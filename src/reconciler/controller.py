@@ -1,83 +1,194 @@
-"""Reconcile one LocustTest: make its master Service, master Job and worker Job exist.
+"""Reconcile one LocustTest: its children exist, and its status says how the test is doing.
 
-The controller decides and calls the API; the builders in `resources.py` shape every object. A
-reconcile is idempotent: creating a child that already exists counts as success, so a restart, a
-retry or a duplicate event converges on the same three objects without duplicates or errors.
+The controller decides and calls the API; `resources.py` shapes every object and `status.py`
+derives the status. A reconcile is level-triggered and idempotent: it reads the test and its
+children from the caches, creates what is missing (a child that already exists counts as created),
+and writes the status only when it changed, so restarts, retries and duplicate events converge.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
 
 from lightkube import ApiError, AsyncClient
+from lightkube.resources.core_v1 import ConfigMap
+from lightkube.types import PatchType
 
 from .config import OperatorConfig
-from .events import NORMAL, WARNING, EventRecorder, InvolvedObject
-from .resources import build_children
+from .events import WARNING, EventRecorder, InvolvedObject
+from .informer import LocustTestV2, ObjectKey
+from .resources import GENERATION_ANNOTATION, build_children, flag_conflicts, names_for
 from .spec import SpecError, TestSpec, parse
+from .status import (
+    READY,
+    TERMINAL,
+    Children,
+    condition,
+    evaluate,
+    invalid_status,
+    parse_time,
+)
 
 log = logging.getLogger(__name__)
 
-
-class Outcome(enum.Enum):
-    """What the work queue should do with the key after a reconcile."""
-
-    DONE = "success"
-    REQUEUE = "requeue"  # at once: a 409 Conflict means our view was stale, not that the API is sick
+TestKey = ObjectKey
+# Shown in ResourceDeleted events and logs, as upstream names them.
+_CHILD_LABELS = {"service": "Master Service", "master_job": "Master Job", "worker_job": "Worker Job"}
 
 
 @dataclass(frozen=True)
-class TestKey:
-    """Identifies a LocustTest in the work queue."""
+class Result:
+    """What the work queue does with the key after a reconcile."""
 
-    __test__ = False
+    requeue: bool = False
+    after: float = 0.0  # seconds; 0 with requeue means at once
 
-    namespace: str
-    name: str
+    @property
+    def label(self) -> str:
+        """controller-runtime's result label for the reconcile counter."""
+        if not self.requeue:
+            return "success"
+        return "requeue_after" if self.after else "requeue"
 
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
+
+DONE = Result()
+# A 409 Conflict means our view was stale, not that the API is sick: look again at once.
+REQUEUE = Result(requeue=True)
+
+
+class ClusterView(Protocol):
+    """The caches the controller reads a test's children from."""
+
+    def service(self, key: ObjectKey) -> Mapping[str, Any] | None: ...
+
+    def job(self, key: ObjectKey) -> Mapping[str, Any] | None: ...
+
+    def pods(self, namespace: str, job_names: Sequence[str]) -> list[Mapping[str, Any]]: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Reconciler:
-    """Creates a LocustTest's children; raises on errors worth a retry with backoff."""
+    """Creates a LocustTest's children and keeps its status; raises on errors worth a retry."""
 
-    def __init__(self, client: AsyncClient, config: OperatorConfig, recorder: EventRecorder):
+    def __init__(
+        self,
+        client: AsyncClient,
+        config: OperatorConfig,
+        recorder: EventRecorder,
+        view: ClusterView,
+        clock: Callable[[], datetime] = _utcnow,
+    ):
         self._client = client
         self._config = config
         self._recorder = recorder
+        self._view = view
+        self._clock = clock
 
-    async def reconcile(self, key: TestKey, test: Mapping[str, Any] | None) -> Outcome:
+    async def reconcile(self, key: TestKey, test: Mapping[str, Any] | None) -> Result:
         """Bring `test` (the latest known state of `key`, None if deleted) to its desired state."""
         if test is None:
             log.debug("LocustTest %s not found, likely deleted", key)
-            return Outcome.DONE
+            return DONE
         metadata = test.get("metadata") or {}
         if metadata.get("deletionTimestamp"):
-            return Outcome.DONE  # the garbage collector removes the children through ownerReferences
+            return DONE  # the garbage collector removes the children through ownerReferences
         subject = _involved(test, key)
+        current = test.get("status") or {}
+        generation = int(metadata.get("generation") or 1)
+        children, foreign = self._observe(key, metadata.get("uid"))
+        owned = [c for c in (children.service, children.master_job, children.worker_job) if c]
         try:
-            spec = parse(test)
+            spec: TestSpec | None = parse(test)
         except SpecError as error:
-            log.warning("LocustTest %s is invalid and was not created: %s", key, error)
-            self._recorder.record(subject, WARNING, "InvalidSpec", str(error))
-            return Outcome.DONE
-        if spec.generation > 1:
-            log.info("LocustTest updated: %s in namespace: %s.", spec.name, spec.namespace)
-            log.info("Update operations on %s are not currently supported!", spec.name)
-            return Outcome.DONE
-        return await self._create_children(spec, subject)
+            if not owned:
+                return await self._invalid(key, subject, current, generation, str(error))
+            log.warning("LocustTest %s: the new spec is invalid and is ignored: %s", key, error)
+            spec = None
+        if current.get("phase") in TERMINAL:
+            return DONE
+        created_generation = _created_generation(children.master_job)
+        if created_generation and generation > created_generation and (
+            current.get("observedGeneration") != generation
+        ):
+            log.info("LocustTest updated: %s in namespace: %s.", key.name, key.namespace)
+            log.info("Update operations on %s are not currently supported!", key.name)
+        if spec is not None and not children.complete:
+            children = await self._create_missing(spec, subject, children, foreign, current)
+            if children is None:
+                return REQUEUE
+            created_generation = created_generation or spec.generation
+        now = self._clock()
+        result = evaluate(
+            current,
+            generation=generation,
+            expected_workers=spec.worker_replicas if spec else int(
+                current.get("expectedWorkers") or 0),
+            children=children,
+            created_generation=created_generation,
+            foreign=foreign,
+            config_maps=_config_maps(spec),
+            missing_config_maps=await self._missing_config_maps(spec, children, now),
+            now=now,
+            grace_seconds=self._config.pod_health_grace_seconds,
+        )
+        for event in result.events:
+            self._recorder.record(subject, event.type, event.reason, event.message)
+        old_phase, new_phase = current.get("phase"), result.status.get("phase")
+        if old_phase and old_phase != new_phase:
+            log.info("LocustTest %s phase transition: %s -> %s", key, old_phase, new_phase)
+        if result.status != current and not await self._write_status(key, result.status):
+            return DONE
+        if result.requeue_after:
+            return Result(requeue=True, after=result.requeue_after)
+        return DONE
 
-    async def _create_children(self, spec: TestSpec, subject: InvolvedObject) -> Outcome:
-        created = []
-        for child in build_children(spec, self._config):
+    def _observe(self, key: TestKey, uid: str | None) -> tuple[Children, list[str]]:
+        """The test's children from the caches; those owned by another object count as absent."""
+        names = names_for(key.name)
+        found: dict[str, Mapping[str, Any] | None] = {}
+        foreign = []
+        for attr, kind, lookup, name in (
+            ("service", "Service", self._view.service, names.service),
+            ("master_job", "Job", self._view.job, names.master_job),
+            ("worker_job", "Job", self._view.job, names.worker_job),
+        ):
+            obj = lookup(ObjectKey(key.namespace, name))
+            if obj is not None and not _owned_by(obj, uid):
+                foreign.append(f"{kind} {name}")
+                obj = None
+            found[attr] = obj
+        pods = self._view.pods(key.namespace, (names.master_job, names.worker_job))
+        return Children(pods=pods, **found), foreign
+
+    async def _create_missing(
+        self,
+        spec: TestSpec,
+        subject: InvolvedObject,
+        children: Children,
+        foreign: Sequence[str],
+        current: Mapping[str, Any],
+    ) -> Children | None:
+        """Create the absent children in order; None if a 409 Conflict asks to look again."""
+        ready = condition(current, READY)
+        was_created = bool(ready and ready.get("status") == "True")
+        found = {"service": children.service, "master_job": children.master_job,
+                 "worker_job": children.worker_job}
+        created_any = False
+        if not was_created:
+            _warn_about_flag_conflicts(spec)
+        for attr, child in zip(found, build_children(spec, self._config)):
             kind, name = child.kind, child.metadata.name
+            if found[attr] is not None or f"{kind} {name}" in foreign:
+                continue
             try:
-                await self._client.create(child, namespace=spec.namespace)
+                made = await self._client.create(child, namespace=spec.namespace)
             except ApiError as error:
                 if _reason(error) == "AlreadyExists":
                     log.debug("%s %s already exists", kind, name)
@@ -85,18 +196,103 @@ class Reconciler:
                 if error.status.code == 409:
                     log.info("Conflict creating %s %s, retrying: %s", kind, name,
                              error.status.message)
-                    return Outcome.REQUEUE
+                    return None
                 self._recorder.record(subject, WARNING, "CreateFailed",
                                       f"Failed to create {kind} {name}: {error.status.message}")
                 raise
-            if not created:
+            if was_created:
+                # Only now is it certain the child was gone, not merely missing from a cache.
+                log.info("%s externally deleted, recreated it for %s", _CHILD_LABELS[attr],
+                         spec.name)
+                self._recorder.record(
+                    subject, WARNING, "ResourceDeleted",
+                    f"{_CHILD_LABELS[attr]} {name} was deleted externally, will attempt recreation")
+            elif not created_any:
                 log.info("LocustTest created: '%s'", spec.name)
-            created.append(child)
+            created_any = True
+            found[attr] = made.to_dict()
             log.info("Created %s %s in namespace %s", kind, name, spec.namespace)
-            self._recorder.record(subject, NORMAL, "Created", f"Created {kind} {name}")
-        if not created:
-            log.debug("LocustTest %s/%s: all children already exist", spec.namespace, spec.name)
-        return Outcome.DONE
+            self._recorder.record(subject, "Normal", "Created", f"Created {kind} {name}")
+        return Children(pods=children.pods, **found)
+
+    async def _missing_config_maps(
+        self, spec: TestSpec | None, children: Children, now: datetime
+    ) -> list[str]:
+        """ConfigMaps the test needs that do not exist, looked up only for pods stuck creating.
+
+        A missing ConfigMap volume shows only as a pod stuck in ContainerCreating, so the names
+        are checked then, and only then, to keep reconciles free of extra requests.
+        """
+        grace = self._config.pod_health_grace_seconds
+        if spec is None or not any(_stuck_creating(pod, now, grace) for pod in children.pods):
+            return []
+        missing = []
+        for name in _config_maps(spec):
+            try:
+                await self._client.get(ConfigMap, name, namespace=spec.namespace)
+            except ApiError as error:
+                if error.status.code == 404:
+                    missing.append(name)
+                elif error.status.code != 403:
+                    raise
+        return missing
+
+    async def _invalid(self, key: TestKey, subject: InvolvedObject, current: Mapping[str, Any],
+                       generation: int, problem: str) -> Result:
+        ready = condition(current, READY)
+        if ready and ready.get("reason") == "InvalidSpec" and ready.get("message") == problem:
+            return DONE
+        log.warning("LocustTest %s is invalid and was not created: %s", key, problem)
+        self._recorder.record(subject, WARNING, "InvalidSpec", problem)
+        await self._write_status(key, invalid_status(current, problem, generation, self._clock()))
+        return DONE
+
+    async def _write_status(self, key: TestKey, status: Mapping[str, Any]) -> bool:
+        """Merge-patch the status subresource; False if the test is gone."""
+        try:
+            await self._client.patch(LocustTestV2.Status, key.name, {"status": status},
+                                     namespace=key.namespace, patch_type=PatchType.MERGE)
+        except ApiError as error:
+            if error.status.code == 404:
+                return False
+            raise
+        return True
+
+
+def _warn_about_flag_conflicts(spec: TestSpec) -> None:
+    for role, extra in (("master", spec.master.extra_args), ("worker", spec.worker.extra_args)):
+        conflicts = flag_conflicts(extra)
+        if conflicts:
+            log.warning("User-provided extraArgs override operator-managed flags: test %s/%s, "
+                        "mode %s, conflicts %s, behavior: user value takes precedence",
+                        spec.namespace, spec.name, role, ", ".join(conflicts))
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return any(o.get("controller") and o.get("uid") == uid for o in owners)
+
+
+def _created_generation(master_job: Mapping[str, Any] | None) -> int | None:
+    annotations = ((master_job or {}).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(GENERATION_ANNOTATION)
+    return int(value) if value and value.isdigit() else None
+
+
+def _config_maps(spec: TestSpec | None) -> list[str]:
+    if spec is None:
+        return []
+    names = [spec.config_map, spec.lib_config_map, *(s.name for s in spec.env_config_maps)]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _stuck_creating(pod: Mapping[str, Any], now: datetime, grace_seconds: float) -> bool:
+    created = parse_time(pod["metadata"].get("creationTimestamp"))
+    if created is None or (now - created).total_seconds() < grace_seconds:
+        return False
+    status = pod.get("status") or {}
+    return any(((c.get("state") or {}).get("waiting") or {}).get("reason") == "ContainerCreating"
+               for c in status.get("containerStatuses") or ())
 
 
 def _reason(error: ApiError) -> str | None:
@@ -106,7 +302,7 @@ def _reason(error: ApiError) -> str | None:
 def _involved(test: Mapping[str, Any], key: TestKey) -> InvolvedObject:
     metadata = test.get("metadata") or {}
     return InvolvedObject(
-        api_version=test.get("apiVersion", "locust.io/v1"),
+        api_version=test.get("apiVersion", "locust.io/v2"),
         kind=test.get("kind", "LocustTest"),
         namespace=key.namespace,
         name=key.name,

@@ -1,8 +1,10 @@
-"""List, then watch: a local cache of LocustTests that tells the controller what changed.
+"""List, then watch: local caches of the objects the operator cares about, reporting every change.
 
-The cache is filled by a list and kept current by a watch that starts at the list's resourceVersion,
-so no change between the two is missed. When the watch's resourceVersion has expired (410 Gone) or the
-stream breaks, the informer lists again and reports the difference, including deletions it did not see.
+A cache is filled by a list and kept current by a watch that starts at the list's resourceVersion,
+so no change between the two is missed. When the watch's resourceVersion has expired (410 Gone) or
+the stream breaks, the informer lists again and reports the difference, including deletions it did
+not see. Children are watched through a label selector, so the operator never caches every Job or
+pod in the cluster, only its own.
 """
 
 from __future__ import annotations
@@ -11,58 +13,83 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightkube import ApiError, AsyncClient
 from lightkube.core.generic_client import ALL_NS
 from lightkube.generic_resource import create_namespaced_resource
 
-from .controller import TestKey
 from .crds import GROUP, KIND, PLURAL
 from .metrics import WATCH_RESTARTS
 
 log = logging.getLogger(__name__)
 
 LocustTestV1 = create_namespaced_resource(GROUP, "v1", KIND, PLURAL)
-API_VERSION = f"{GROUP}/v1"
+LocustTestV2 = create_namespaced_resource(GROUP, "v2", KIND, PLURAL)
+
+
+class ObjectKey(NamedTuple):
+    """Namespace and name: identifies an object in a cache, and a test in the work queue."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
 
 # Called with (key, old, new); old is None for an addition, new is None for a deletion.
-ChangeHandler = Callable[[TestKey, "dict[str, Any] | None", "dict[str, Any] | None"], None]
+ChangeHandler = Callable[[ObjectKey, "dict[str, Any] | None", "dict[str, Any] | None"], None]
 
 
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A LocustTest from lightkube as the plain document the spec parser reads."""
-    return {"apiVersion": API_VERSION, "kind": KIND, **obj.to_dict()}
+def as_dict(obj: Any, api_version: str, kind: str) -> dict[str, Any]:
+    """A lightkube object as the plain document the rest of the operator reads."""
+    document = obj.to_dict()
+    document.setdefault("apiVersion", api_version)
+    document.setdefault("kind", kind)
+    return document
 
 
-def key_of(test: dict[str, Any]) -> TestKey:
-    return TestKey(test["metadata"].get("namespace") or "default", test["metadata"]["name"])
+def key_of(obj: dict[str, Any]) -> ObjectKey:
+    metadata = obj["metadata"]
+    return ObjectKey(metadata.get("namespace") or "default", metadata["name"])
 
 
 class Informer:
-    """Keeps `cache` equal to the LocustTests in one namespace (or all) and reports every change."""
+    """Keeps `cache` equal to one kind of object in one namespace (or all) and reports changes."""
 
     def __init__(
         self,
         client: AsyncClient,
+        resource: Any,
         on_change: ChangeHandler,
         *,
         namespace: str | None = None,
+        labels: dict[str, str] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ):
         self._client = client
+        self._resource = resource
+        info = resource._api_info
+        self._api_version = (f"{info.resource.group}/{info.resource.version}"
+                             if info.resource.group else info.resource.version)
+        self._kind = info.resource.kind
         self._on_change = on_change
         self._namespace = namespace or ALL_NS
+        self._labels = labels
+        self._transform = transform
         self._watch_timeout = watch_timeout
         self._max_backoff = max_backoff
-        self.cache: dict[TestKey, dict[str, Any]] = {}
+        self.cache: dict[ObjectKey, dict[str, Any]] = {}
         self.synced = asyncio.Event()
         self.connected = False
 
     @property
     def scope(self) -> str:
-        return "all namespaces" if self._namespace == ALL_NS else f"namespace {self._namespace}"
+        where = "all namespaces" if self._namespace == ALL_NS else f"namespace {self._namespace}"
+        return f"{info_plural(self._resource)} in {where}"
 
     async def run(self) -> None:
         """List and watch until cancelled, recovering from every error."""
@@ -76,7 +103,7 @@ class Informer:
                 raise
             except ApiError as error:
                 if error.status.code == 410:
-                    log.info("Watch of LocustTests in %s expired, listing again", self.scope)
+                    log.info("Watch of %s expired, listing again", self.scope)
                     WATCH_RESTARTS.labels("expired").inc()
                     continue
                 failures += 1
@@ -91,26 +118,30 @@ class Informer:
         self.connected = False
         WATCH_RESTARTS.labels("error").inc()
         level = logging.WARNING if failures <= 3 or failures % 10 == 0 else logging.DEBUG
-        log.log(level, "Lost the LocustTest watch in %s (attempt %d): %s", self.scope, failures,
-                reason)
+        log.log(level, "Lost the watch of %s (attempt %d): %s", self.scope, failures, reason)
+
+    def _document(self, obj: Any) -> dict[str, Any]:
+        document = as_dict(obj, self._api_version, self._kind)
+        return self._transform(document) if self._transform else document
 
     async def _list(self) -> str:
-        listing = self._client.list(LocustTestV1, namespace=self._namespace)
+        listing = self._client.list(self._resource, namespace=self._namespace,
+                                    labels=self._labels)
         current = {}
         async for obj in listing:
-            test = as_dict(obj)
-            current[key_of(test)] = test
+            document = self._document(obj)
+            current[key_of(document)] = document
         previous, self.cache = self.cache, current
         self.connected = True
         for key, old in previous.items():
             if key not in current:
                 self._on_change(key, old, None)
-        for key, test in current.items():
+        for key, document in current.items():
             old = previous.get(key)
-            if old is None or old["metadata"].get("resourceVersion") != test["metadata"].get(
+            if old is None or old["metadata"].get("resourceVersion") != document["metadata"].get(
                 "resourceVersion"
             ):
-                self._on_change(key, old, test)
+                self._on_change(key, old, document)
         self.synced.set()
         return listing.resourceVersion
 
@@ -121,19 +152,23 @@ class Informer:
         resourceVersion seen; every error is raised so that `run` lists again.
         """
         stream = self._client.watch(
-            LocustTestV1,
+            self._resource,
             namespace=self._namespace,
+            labels=self._labels,
             resource_version=version,
             server_timeout=self._watch_timeout + random.randint(0, 60),
         )
         async for change, obj in stream:
-            test = as_dict(obj)
-            key = key_of(test)
+            document = self._document(obj)
+            key = key_of(document)
             old = self.cache.get(key)
             if change == "DELETED":
                 self.cache.pop(key, None)
                 self._on_change(key, old, None)
             elif change in ("ADDED", "MODIFIED"):
-                self.cache[key] = test
-                self._on_change(key, old, test)
+                self.cache[key] = document
+                self._on_change(key, old, document)
 
+
+def info_plural(resource: Any) -> str:
+    return resource._api_info.plural

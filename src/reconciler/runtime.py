@@ -12,19 +12,26 @@ import logging
 import signal
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ConfigError as KubeConfigError
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod, Service
 
 from . import __version__
 from .config import OperatorConfig
-from .controller import Outcome, Reconciler, TestKey
+from .controller import Reconciler, TestKey
 from .events import EventRecorder
-from .informer import Informer
+from .informer import Informer, LocustTestV2, ObjectKey
 from .leader import LeaderElector, LeadershipLost
 from .metrics import CONTROLLER, RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL
 from .probes import Probes
+from .resources import MANAGED_BY
+from .webhook import ConversionWebhook
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("reconciler")
@@ -51,11 +58,131 @@ def run(config: OperatorConfig) -> int:
     return asyncio.run(Operator(config).main())
 
 
+class Caches:
+    """The operator's view of the cluster: LocustTests and the Services, Jobs and pods it made.
+
+    Children are cached only through the operator's own `managed-by` label, and every change to
+    one wakes the test that owns it, so phases follow Job and pod events rather than polling.
+    """
+
+    def __init__(self, client: AsyncClient, namespaces: tuple[str, ...],
+                 wake: Callable[[TestKey], None]):
+        self._wake = wake
+        self._pods_by_job: dict[ObjectKey, dict[ObjectKey, dict[str, Any]]] = defaultdict(dict)
+        scopes = namespaces or (None,)
+        selector = {MANAGED_BY[0]: MANAGED_BY[1]}
+        self.tests = [Informer(client, LocustTestV2, self._test_changed, namespace=ns)
+                      for ns in scopes]
+        self.services = [Informer(client, Service, self._child_changed, namespace=ns,
+                                  labels=selector, transform=_metadata_only) for ns in scopes]
+        self.jobs = [Informer(client, Job, self._child_changed, namespace=ns, labels=selector,
+                              transform=_metadata_and_status) for ns in scopes]
+        self.pods_informers = [Informer(client, Pod, self._pod_changed, namespace=ns,
+                                        labels=selector, transform=_pod_essentials)
+                               for ns in scopes]
+
+    @property
+    def child_informers(self) -> list[Informer]:
+        return [*self.services, *self.jobs, *self.pods_informers]
+
+    @property
+    def informers(self) -> list[Informer]:
+        return [*self.tests, *self.child_informers]
+
+    def test(self, key: TestKey) -> dict[str, Any] | None:
+        return _lookup(self.tests, key)
+
+    def service(self, key: ObjectKey) -> dict[str, Any] | None:
+        return _lookup(self.services, key)
+
+    def job(self, key: ObjectKey) -> dict[str, Any] | None:
+        return _lookup(self.jobs, key)
+
+    def pods(self, namespace: str, job_names: Sequence[str]) -> list[dict[str, Any]]:
+        return [pod for job in job_names
+                for pod in self._pods_by_job.get(ObjectKey(namespace, job), {}).values()]
+
+    def _test_changed(self, key: ObjectKey, old: dict[str, Any] | None,
+                      new: dict[str, Any] | None) -> None:
+        # Deletions need no work (garbage collection removes the children), and our own status
+        # writes do not change what the test asks for: only new tests and new generations count.
+        if new is None:
+            return
+        if old is None or old["metadata"].get("generation") != new["metadata"].get("generation"):
+            self._wake(TestKey(*key))
+
+    def _child_changed(self, key: ObjectKey, old: dict[str, Any] | None,
+                       new: dict[str, Any] | None) -> None:
+        owner = _test_owner(new or old)
+        if owner:
+            self._wake(TestKey(key.namespace, owner))
+
+    def _pod_changed(self, key: ObjectKey, old: dict[str, Any] | None,
+                     new: dict[str, Any] | None) -> None:
+        pod = new or old
+        job = _pod_job(pod)
+        if job is None:
+            return
+        job_key = ObjectKey(key.namespace, job)
+        if new is None:
+            self._pods_by_job[job_key].pop(key, None)
+            if not self._pods_by_job[job_key]:
+                del self._pods_by_job[job_key]
+        else:
+            self._pods_by_job[job_key][key] = new
+        owner = _test_owner(self.job(job_key))
+        if owner:
+            self._wake(TestKey(key.namespace, owner))
+
+
+# The caches keep only what the controller reads: a test can have hundreds of pods, and a Job's
+# pod template is most of its size.
+
+
+def _metadata_only(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = dict(obj["metadata"])
+    metadata.pop("managedFields", None)
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": metadata}
+
+
+def _metadata_and_status(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**_metadata_only(obj), "status": obj.get("status") or {}}
+
+
+def _pod_essentials(obj: dict[str, Any]) -> dict[str, Any]:
+    sidecars = [{"name": c["name"], "restartPolicy": c.get("restartPolicy")}
+                for c in (obj.get("spec") or {}).get("initContainers") or ()]
+    return {**_metadata_and_status(obj), "spec": {"initContainers": sidecars}}
+
+
+def _lookup(informers: list[Informer], key: ObjectKey) -> dict[str, Any] | None:
+    for informer in informers:
+        found = informer.cache.get(key)
+        if found is not None:
+            return found
+    return None
+
+
+def _test_owner(obj: dict[str, Any] | None) -> str | None:
+    for owner in ((obj or {}).get("metadata") or {}).get("ownerReferences") or ():
+        if owner.get("controller") and owner.get("kind") == "LocustTest":
+            return owner.get("name")
+    return None
+
+
+def _pod_job(pod: dict[str, Any]) -> str | None:
+    for owner in (pod.get("metadata") or {}).get("ownerReferences") or ():
+        if owner.get("controller") and owner.get("kind") == "Job":
+            return owner.get("name")
+    return None
+
+
 class Operator:
     def __init__(self, config: OperatorConfig):
         self.config = config
         self.queue: WorkQueue[TestKey] = WorkQueue()
-        self.informers: list[Informer] = []
+        self.caches: Caches | None = None
+        self.webhook: ConversionWebhook | None = None
         self._leading = not config.leader_election.enabled
         self._lease_api_ok = False
 
@@ -79,13 +206,21 @@ class Operator:
             log.error("Cannot serve probes: %s", error)
             await client.close()
             return EXIT_FAILED
+        webhook_task = None
+        if config.enable_webhooks:
+            self.webhook = ConversionWebhook(Path(config.webhook_cert_dir), config.webhook_port)
+            webhook_task = asyncio.create_task(self.webhook.run(), name="conversion webhook")
         try:
-            return await self._run_until(stop, client)
+            return await self._run_until(stop, client, webhook_task)
         finally:
+            if webhook_task:
+                webhook_task.cancel()
+                await asyncio.gather(webhook_task, return_exceptions=True)
             await probes.stop()
             await client.close()
 
-    async def _run_until(self, stop: asyncio.Event, client: AsyncClient) -> int:
+    async def _run_until(self, stop: asyncio.Event, client: AsyncClient,
+                         webhook_task: asyncio.Task[None] | None) -> int:
         election = self.config.leader_election
         if election.enabled:
             elector = LeaderElector(client, election, on_api=self._lease_reachable)
@@ -93,7 +228,8 @@ class Operator:
         else:
             work = asyncio.create_task(self._lead(client))
         stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        waits = {work, stopping} | ({webhook_task} if webhook_task else set())
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if stopping in done:
             log.info("Shutdown signal received: finishing reconciles in flight")
             work.cancel()
@@ -101,14 +237,21 @@ class Operator:
             log.info("locust-operator stopped")
             return EXIT_OK
         stopping.cancel()
+        failed = work if work in done else webhook_task
+        work.cancel()
         try:
-            work.result()
+            failed.result()
         except LeadershipLost as error:
             log.error("Leader election lost: %s", error)
+            return EXIT_FAILED
+        except OSError as error:
+            log.error("Cannot serve the conversion webhook: %s", error)
             return EXIT_FAILED
         except Exception:
             log.exception("The operator stopped unexpectedly")
             return EXIT_FAILED
+        finally:
+            await asyncio.gather(work, return_exceptions=True)
         return EXIT_OK
 
     async def _lead(self, client: AsyncClient) -> None:
@@ -117,43 +260,31 @@ class Operator:
         config = self.config
         recorder = EventRecorder(client)
         recorder.start()
-        reconciler = Reconciler(client, config, recorder)
-        namespaces = config.watch_namespaces or (None,)
-        self.informers = [Informer(client, self._on_change, namespace=ns) for ns in namespaces]
-        log.info("Watching LocustTests in %s", ", ".join(i.scope for i in self.informers))
-        watches = [asyncio.create_task(i.run(), name=f"informer {i.scope}") for i in self.informers]
-        workers = [
-            asyncio.create_task(self._work(reconciler), name=f"worker-{n}")
-            for n in range(config.max_concurrent_reconciles)
-        ]
+        caches = self.caches = Caches(client, config.watch_namespaces, self.queue.add)
+        reconciler = Reconciler(client, config, recorder, caches)
+        log.info("Watching %s", ", ".join(i.scope for i in caches.tests))
+        watches = [asyncio.create_task(i.run(), name=f"informer {i.scope}")
+                   for i in caches.informers]
+        workers: list[asyncio.Task[None]] = []
         try:
+            # Reconciling before every cache is filled would mistake children not yet listed
+            # for deleted ones.
+            await asyncio.gather(*(i.synced.wait() for i in caches.informers))
+            workers = [
+                asyncio.create_task(self._work(reconciler), name=f"worker-{n}")
+                for n in range(config.max_concurrent_reconciles)
+            ]
             await asyncio.gather(*watches)
         finally:
             for task in watches:
                 task.cancel()
             self.queue.shut_down()
-            _, late = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
-            for task in late:
-                task.cancel()
+            if workers:
+                _, late = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
             await recorder.stop()
             self._leading = False
-
-    def _on_change(
-        self, key: TestKey, old: dict[str, Any] | None, new: dict[str, Any] | None
-    ) -> None:
-        # Deletions need no work (garbage collection removes the children); metadata-only and
-        # status updates do not change what the test asks for, so only new generations count.
-        if new is None:
-            return
-        if old is None or old["metadata"].get("generation") != new["metadata"].get("generation"):
-            self.queue.add(key)
-
-    def _lookup(self, key: TestKey) -> dict[str, Any] | None:
-        for informer in self.informers:
-            test = informer.cache.get(key)
-            if test is not None:
-                return test
-        return None
 
     async def _work(self, reconciler: Reconciler) -> None:
         while True:
@@ -167,9 +298,10 @@ class Operator:
                 self.queue.done(key)
 
     async def _reconcile(self, reconciler: Reconciler, key: TestKey) -> None:
+        assert self.caches is not None
         started = time.perf_counter()
         try:
-            outcome = await reconciler.reconcile(key, self._lookup(key))
+            result = await reconciler.reconcile(key, self.caches.test(key))
         except Exception as error:
             RECONCILE_ERRORS.labels(CONTROLLER).inc()
             RECONCILE_TOTAL.labels(CONTROLLER, "error").inc()
@@ -177,11 +309,10 @@ class Operator:
             log.error("Reconcile of LocustTest %s failed (attempt %d), retrying in %.2fs: %s",
                       key, self.queue.failures(key), delay, _describe(error))
         else:
-            RECONCILE_TOTAL.labels(CONTROLLER, outcome.value).inc()
-            if outcome is Outcome.REQUEUE:
-                self.queue.add(key)
-            else:
-                self.queue.forget(key)
+            RECONCILE_TOTAL.labels(CONTROLLER, result.label).inc()
+            self.queue.forget(key)
+            if result.requeue:
+                self.queue.add_after(key, result.after)
         finally:
             RECONCILE_TIME.labels(CONTROLLER).observe(time.perf_counter() - started)
 
@@ -189,13 +320,18 @@ class Operator:
         self._lease_api_ok = ok
 
     def _readiness(self) -> tuple[bool, str]:
+        if self.webhook is not None and not self.webhook.serving:
+            return False, "waiting for the conversion webhook's certificate"
         if not self._leading:
             if self._lease_api_ok:
                 return True, "ok: standing by for the lease"
             return False, "waiting for the API server"
-        if not self.informers or not all(i.synced.is_set() for i in self.informers):
-            return False, "waiting for the first list of LocustTests"
-        if not all(i.connected for i in self.informers):
+        # Not the LocustTests' own list: reading tests still stored as v1 goes through this
+        # replica's conversion webhook, which the apiserver reaches only once a pod is ready.
+        informers = self.caches.child_informers if self.caches else []
+        if not informers or not all(i.synced.is_set() for i in informers):
+            return False, "waiting for the first list of the operator's Services, Jobs and pods"
+        if not all(i.connected for i in informers):
             return False, "reconnecting to the API server"
         return True, "ok"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lightkube.resources.coordination_v1 import Lease
 
 from tests.integration.conftest import wait_until
-from tests.integration.test_operator import create, locusttest, wait_for_children
+from tests.integration.objects import create, locusttest, wait_for_children
 
 ELECTION = {
     "LEADER_ELECTION": "true",

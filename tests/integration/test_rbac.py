@@ -8,10 +8,16 @@ import jinja2
 import yaml
 from lightkube.resources.batch_v1 import Job
 
-from reconciler.informer import LocustTestV1
+from reconciler.informer import LocustTestV2
 from tests.integration.conftest import OPERATOR_USER, wait_until
 from tests.integration.test_leader_election import ELECTION
-from tests.integration.test_operator import children, create, locusttest, wait_for_children
+from tests.integration.objects import (
+    children,
+    create,
+    create_bypassing_validation,
+    locusttest,
+    wait_for_children,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "src" / "templates" / "rbac.yaml.j2"
 
@@ -26,30 +32,50 @@ def granted() -> set[tuple[str, str, str]]:
 
 
 def test_every_request_of_the_reconciler_is_granted_by_its_cluster_role(
-        client, start_operator, cluster):
+    client, start_operator, cluster
+):
     first = start_operator(**ELECTION)
     wait_until(lambda: "now the leader" in first.log(), what="leadership")
     cluster.faults.add(verb="create", resource="jobs", status=500, times=2)
     create(client, locusttest("checked"))
     wait_for_children(client, "checked")
-    create(client, locusttest("x" * 57))  # invalid: a Warning event
-    test = client.get(LocustTestV1, "checked", namespace="default")
-    test.spec["workerReplicas"] = 9
+    # Invalid in a way only the reconciler sees: a Warning event and an InvalidSpec status.
+    create_bypassing_validation(
+        cluster,
+        locusttest(
+            "clash",
+            volumes=[{"name": "clash-master", "emptyDir": {}}],
+            volumeMounts=[{"name": "clash-master", "mountPath": "/data"}],
+        ),
+    )
+    test = client.get(LocustTestV2, "checked", namespace="default")
+    test.spec["worker"]["replicas"] = 9
     client.replace(test)
     wait_until(lambda: "Update operations on checked" in first.log(), what="the update")
     assert first.stop() == 0
     second = start_operator(**ELECTION)
     wait_until(lambda: "now the leader" in second.log(), what="leadership")
-    client.delete(LocustTestV1, "checked", namespace="default")
+    client.delete(LocustTestV2, "checked", namespace="default")
     wait_until(lambda: not children(client, "checked"), what="garbage collection")
     assert second.stop() == 0
 
     requests = [r for r in cluster.requests if r.user == OPERATOR_USER]
-    used = {(r.api_group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource,
-             r.verb) for r in requests}
+    used = {
+        (r.api_group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
+        for r in requests
+    }
     assert used - granted() == set()
     # The check has teeth: the reconciler did use the rights it is granted for its work.
-    assert {("locust.io", "locusttests", "list"), ("locust.io", "locusttests", "watch"),
-            ("", "services", "create"), ("batch", "jobs", "create"), ("", "events", "create"),
-            ("", "events", "patch"), ("coordination.k8s.io", "leases", "update")} <= used
+    assert {
+        ("locust.io", "locusttests", "list"),
+        ("locust.io", "locusttests", "watch"),
+        ("", "services", "create"),
+        ("batch", "jobs", "create"),
+        ("", "events", "create"),
+        ("", "events", "patch"),
+        ("coordination.k8s.io", "leases", "update"),
+        ("locust.io", "locusttests/status", "patch"),
+        ("batch", "jobs", "watch"),
+        ("", "pods", "watch"),
+    } <= used
     assert not list(client.list(Job, namespace="default"))
