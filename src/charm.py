@@ -2,25 +2,34 @@
 """Charm for the Locust operator: runs the LocustTest reconciler under Pebble.
 
 The leader installs the LocustTest CRD and the reconciler's RBAC; every unit runs a reconciler,
-and a Kubernetes Lease named after the application lets one of them work at a time. The status is
-computed only in collect-status; the only status written elsewhere is a transient Maintenance.
+and a Kubernetes Lease named after the application lets one of them work at a time. Every unit also
+serves the CRD's conversion webhook, with a certificate the leader issues and keeps in a Juju
+secret. The status is computed only in collect-status; the only status written elsewhere is a
+transient Maintenance.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import ops
 
 import charm_config
 import cluster
+import webhook_tls
 import workload
 from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
 from reconciler.config import is_dns1123_label, is_dns1123_subdomain
+from webhook_tls import WebhookTLS
 
 logger = logging.getLogger(__name__)
+
+# The application secret that keeps the conversion webhook's CA and serving certificate.
+WEBHOOK_TLS_LABEL = "webhook-tls"
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,15 @@ class LocustOperatorCharm(ops.CharmBase):
     """Runs the reconciler; the leader also owns the CRD and RBAC."""
 
     # The outcome of the leader's last attempt at the cluster objects: collect-status runs in
-    # every hook (actions too), long after the attempt, so it needs to be remembered.
+    # every hook (actions too), long after the attempt, so it needs to be remembered. So is the
+    # CA bundle last written into the CRD, to rewrite it only when the CA changes.
     _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        self._stored.set_default(cluster_problem="", cluster_problem_blocking=True)
+        self._stored.set_default(
+            cluster_problem="", cluster_problem_blocking=True, applied_ca_bundle_id=""
+        )
         self.container = self.unit.get_container(workload.CONTAINER)
         framework.observe(self.on[workload.CONTAINER].pebble_ready, self._on_pebble_ready)
         framework.observe(self.on.config_changed, self._on_config_changed)
@@ -83,7 +95,8 @@ class LocustOperatorCharm(ops.CharmBase):
         self._update_workload()
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        # The Kafka credentials got a new revision: the environment picks it up.
+        # The Kafka credentials got a new revision. (Juju never tells the owner's units of a
+        # new revision of the webhook certificate: update-status picks that up.)
         self._update_workload()
 
     def _on_upgrade_charm(self, event: ops.UpgradeCharmEvent) -> None:
@@ -96,8 +109,14 @@ class LocustOperatorCharm(ops.CharmBase):
 
     def _on_update_status(self, event: ops.UpdateStatusEvent) -> None:
         # Retry a failed apply: `juju trust` or removing a foreign CRD may fire no hook of ours.
-        if self._stored.cluster_problem:
+        # A new CA (the leader renews the certificate when due, see _webhook_tls) goes to the CRD.
+        if self.unit.is_leader() and (
+            self._stored.cluster_problem or self._stored.applied_ca_bundle_id != self._ca_bundle_id
+        ):
             self._apply_cluster_objects()
+        # secret-changed reaches a secret's observers, not its owner's units: this is how every
+        # unit loads a renewed certificate.
+        self._update_workload()
 
     def _on_remove(self, event: ops.RemoveEvent) -> None:
         # `remove` also fires on scale-down, and Juju cannot say which: the RBAC goes only with
@@ -123,7 +142,7 @@ class LocustOperatorCharm(ops.CharmBase):
         params = event.load_params(DescribeTestParams, errors="fail")
         loaded = self._workload_config
         if isinstance(loaded, InvalidConfigError):
-            # The arguments depend on no option in v1: show what the defaults give.
+            # The arguments depend on no option: show what the defaults give.
             loaded = charm_config.load(CharmConfig(), app=self.app.name, namespace=self.model.name)
         try:
             kube = cluster.client(self.app.name)
@@ -144,6 +163,8 @@ class LocustOperatorCharm(ops.CharmBase):
                 ops.BlockedStatus if self._stored.cluster_problem_blocking else ops.WaitingStatus
             )
             event.add_status(status(self._stored.cluster_problem))
+        if not self.unit.is_leader() and self._webhook_tls is None:
+            event.add_status(ops.WaitingStatus("waiting for the leader's webhook certificate"))
         state = workload.state(self.container)
         if state is workload.State.NOT_CONNECTED:
             event.add_status(ops.WaitingStatus("waiting for the reconciler container"))
@@ -185,19 +206,69 @@ class LocustOperatorCharm(ops.CharmBase):
         problem = f"kafka-credentials: cannot read the secret ({detail}); {fix}"
         raise InvalidConfigError({charm_config.SECRET_OPTION: problem})
 
+    @functools.cached_property
+    def _webhook_tls(self) -> WebhookTLS | None:
+        """The conversion webhook's CA and serving certificate, read once per hook.
+
+        The leader first creates them, or renews them when due; another unit gets None until the
+        leader has created them.
+        """
+        try:
+            secret = self.model.get_secret(label=WEBHOOK_TLS_LABEL)
+        except ops.SecretNotFoundError:
+            secret, current = None, None
+        else:
+            try:
+                current = WebhookTLS.from_secret(secret.get_content(refresh=True))
+            except ValueError as error:  # says which part is damaged, never its content
+                logger.warning("The webhook certificate secret is unusable: %s", error)
+                current = None
+        if not self.unit.is_leader():
+            return current
+        names = webhook_tls.service_dns_names(self.app.name, self.model.name)
+        tls = webhook_tls.ensure(current, names, datetime.now(timezone.utc))
+        if tls is not current:
+            if secret is None:
+                self.app.add_secret(
+                    tls.to_secret(),
+                    label=WEBHOOK_TLS_LABEL,
+                    description="CA and serving certificate of the LocustTest conversion webhook",
+                )
+            else:
+                secret.set_content(tls.to_secret())
+            logger.info("Issued the webhook serving certificate for %s", ", ".join(names))
+        return tls
+
+    @property
+    def _ca_bundle_id(self) -> str:
+        """A short fingerprint of the CA bundle, to notice a new one ("" without certificate)."""
+        tls = self._webhook_tls
+        return hashlib.sha256(tls.ca_bundle.encode()).hexdigest() if tls else ""
+
     def _update_workload(self) -> None:
-        """Run the reconciler with the current config, if it is valid and the container is up."""
-        self.unit.set_ports(charm_config.METRICS_PORT)
-        loaded = self._workload_config
-        if isinstance(loaded, InvalidConfigError):
-            # Keep the running service (and its last good environment) as it is.
-            logger.warning("Not updating the reconciler: %s", loaded)
-            return
+        """Give the reconciler the webhook certificate, and run it with the current config.
+
+        An invalid config keeps the running service and its last good environment as they are;
+        a new certificate still reaches it, with a restart.
+        """
+        self.unit.set_ports(charm_config.METRICS_PORT, charm_config.WEBHOOK_PORT)
         if not self.container.can_connect():
             logger.info("Reconciler container not up yet; pebble-ready will follow")
             return
+        tls = self._webhook_tls
+        if tls is None:
+            logger.info("Waiting for the leader to issue the webhook certificate")
+            return
+        loaded = self._workload_config
         try:
-            workload.apply_layer(self.container, workload.layer(loaded.env))
+            pushed = workload.push_certificate(self.container, tls.cert, tls.key)
+            if isinstance(loaded, InvalidConfigError):
+                logger.warning("Not updating the reconciler: %s", loaded)
+                replanned = False
+            else:
+                replanned = workload.apply_layer(self.container, workload.layer(loaded.env))
+            if pushed and not replanned:  # a replan restarts the service anyway
+                workload.restart_if_running(self.container)
         except ops.pebble.ChangeError as error:
             logger.error("The reconciler service failed to start: %s", error.err)
         except ops.pebble.ConnectionError as error:
@@ -208,14 +279,17 @@ class LocustOperatorCharm(ops.CharmBase):
         if not self.unit.is_leader():
             return
         self.unit.status = ops.MaintenanceStatus("applying the CRD and RBAC")
+        tls = self._webhook_tls
+        assert tls is not None  # the leader always has one
         try:
             kube = cluster.client(self.app.name)
-            cluster.apply_cluster_objects(kube, self.app.name, self.model.name)
+            cluster.apply_cluster_objects(kube, self.app.name, self.model.name, tls.ca_bundle)
         except cluster.ClusterError as error:
             self._stored.cluster_problem = error.message
             self._stored.cluster_problem_blocking = error.blocking
         else:
             self._stored.cluster_problem = ""
+            self._stored.applied_ca_bundle_id = self._ca_bundle_id
 
 
 if __name__ == "__main__":  # pragma: nocover

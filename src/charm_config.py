@@ -19,6 +19,10 @@ from reconciler.config import ConfigError, OperatorConfig
 
 HEALTH_PORT = 8081
 METRICS_PORT = 8080
+# The conversion webhook: the CRD sends the apiserver to this port of the application's Service,
+# and every unit pushes the serving certificate and key (tls.crt, tls.key) into this directory.
+WEBHOOK_PORT = 9443
+WEBHOOK_CERT_DIR = "/etc/locust-operator/webhook"
 
 SECRET_OPTION = "kafka-credentials"
 # Secret key -> variable. Juju secret keys are lowercase with dashes, hence not the variable names.
@@ -30,22 +34,28 @@ SECRET_KEYS = {
 REQUIRED_SECRET_KEYS = ("username", "password")
 
 # Set by the charm from the model, never by a user: one Lease per application elects the active
-# reconciler among the units, and the ports are the ones the Pebble checks and set_ports use.
+# reconciler among the units, the ports are the ones the Pebble checks, set_ports and the CRD's
+# conversion webhook use, and the certificate directory is where the charm pushes the certificate.
 FIXED_VARIABLES = (
     "LEADER_ELECTION",
     "LEASE_NAME",
     "LEASE_NAMESPACE",
     "HEALTH_PORT",
     "METRICS_PORT",
+    "ENABLE_WEBHOOKS",
+    "WEBHOOK_PORT",
+    "WEBHOOK_CERT_DIR",
 )
 
-# Read by the reconciler but deliberately not options: their defaults suit every deployment, and
-# the Lease timings must stay consistent with each other across units.
+# Read by the reconciler but deliberately not options: their defaults suit every deployment, the
+# Lease timings must stay consistent with each other across units, and the pod health grace period
+# (upstream's fixed two minutes) is a knob for tests, not for users.
 NOT_OPTIONS = (
     "MAX_CONCURRENT_RECONCILES",
     "LEASE_DURATION_SECONDS",
     "LEASE_RENEW_DEADLINE_SECONDS",
     "LEASE_RETRY_PERIOD_SECONDS",
+    "POD_HEALTH_GRACE_SECONDS",
 )
 
 
@@ -79,6 +89,21 @@ class CharmConfig:
     pod_cpu_limit: str = "1000m"
     pod_mem_limit: str = "1024Mi"
     pod_ephemeral_limit: str = "50M"
+    # Per-role overrides: empty falls back, field by field, to the pod-* value.
+    master_pod_cpu_request: str = ""
+    master_pod_mem_request: str = ""
+    master_pod_ephemeral_request: str = ""
+    master_pod_cpu_limit: str = ""
+    master_pod_mem_limit: str = ""
+    master_pod_ephemeral_limit: str = ""
+    worker_pod_cpu_request: str = ""
+    worker_pod_mem_request: str = ""
+    worker_pod_ephemeral_request: str = ""
+    worker_pod_cpu_limit: str = ""
+    worker_pod_mem_limit: str = ""
+    worker_pod_ephemeral_limit: str = ""
+    # Empty: Locust pods get no runtime class unless their LocustTest names one.
+    default_runtime_class_name: str = ""
     metrics_exporter_image: str = "containersol/locust_exporter:v0.5.0"
     metrics_exporter_port: int = 9646
     metrics_exporter_image_pull_policy: str = "IfNotPresent"
@@ -137,8 +162,9 @@ def operator_env(
 ) -> dict[str, str]:
     """The reconciler's environment: one variable per option, plus the ones the charm fixes.
 
-    An empty resource option stays an empty variable (the reconciler then omits that request or
-    limit); an unset TTL or secret leaves its variables out.
+    An empty option stays an empty variable: for pod-* and metrics-exporter-* resources the
+    reconciler then omits that request or limit, for master-pod-* and worker-pod-* it falls back to
+    the pod-* value. An unset TTL or secret leaves its variables out.
     """
     env = {
         variable_for(option): _env_value(value)
@@ -154,6 +180,9 @@ def operator_env(
         LEASE_NAMESPACE=namespace,
         HEALTH_PORT=str(HEALTH_PORT),
         METRICS_PORT=str(METRICS_PORT),
+        ENABLE_WEBHOOKS="true",
+        WEBHOOK_PORT=str(WEBHOOK_PORT),
+        WEBHOOK_CERT_DIR=WEBHOOK_CERT_DIR,
     )
     return env
 

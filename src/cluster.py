@@ -9,6 +9,7 @@ API server.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,14 +30,27 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
+from charm_config import WEBHOOK_PORT
 from reconciler.config import OperatorConfig
-from reconciler.crds import CRD_NAME, GROUP, KIND, PART_OF_LABEL, PLURAL, crd_manifest
+from reconciler.crds import (
+    CRD_NAME,
+    GROUP,
+    KIND,
+    PART_OF_LABEL,
+    PLURAL,
+    ConversionWebhook,
+    crd_manifest,
+)
 from reconciler.resources import MANAGED_BY, child_names, master_args, worker_args
-from reconciler.spec import SpecError, parse
+from reconciler.spec import SpecError, TestSpec, parse
 
 logger = logging.getLogger(__name__)
 
-LocustTest = create_namespaced_resource(GROUP, "v1", KIND, PLURAL)
+# Read as the storage version, v2 (v1 objects arrive converted by the webhook); a CRD installed by
+# an older charm serves v1 only.
+LOCUST_TEST_VERSIONS = tuple(
+    create_namespaced_resource(GROUP, version, KIND, PLURAL) for version in ("v2", "v1")
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_EVENTS = 10
@@ -123,8 +137,21 @@ def _api(app: str, doing: str) -> Iterator[None]:
         raise ClusterError(f"cannot reach the kubernetes API: {error}", blocking=False) from None
 
 
-def apply_cluster_objects(kube: lightkube.Client, app: str, namespace: str) -> None:
-    """Install or update the CRD, then the RBAC, with server-side apply.
+def _conversion_webhook(app: str, namespace: str, ca_bundle: str) -> ConversionWebhook:
+    """Where the apiserver converts LocustTests: the application's Service (Juju names it after
+    the application) on the webhook port, verified against `ca_bundle` (PEM)."""
+    return ConversionWebhook(
+        service_name=app,
+        service_namespace=namespace,
+        port=WEBHOOK_PORT,
+        ca_bundle=ca_bundle.encode(),
+    )
+
+
+def apply_cluster_objects(
+    kube: lightkube.Client, app: str, namespace: str, ca_bundle: str
+) -> None:
+    """Install or update the CRD (converted by our webhook), then the RBAC, with server-side apply.
 
     Refuses (and touches nothing) when a locusttests.locust.io CRD exists that is not ours: three
     unrelated projects use that name with different schemas, and overwriting another operator's
@@ -148,7 +175,8 @@ def apply_cluster_objects(kube: lightkube.Client, app: str, namespace: str) -> N
                     f"operator), or label it {key}={value} if it is this charm's"
                 )
     with _api(app, "applying the LocustTest CRD"):
-        crd = cast(CustomResourceDefinition, CustomResourceDefinition.from_dict(crd_manifest()))
+        manifest = crd_manifest(_conversion_webhook(app, namespace, ca_bundle))
+        crd = cast(CustomResourceDefinition, CustomResourceDefinition.from_dict(manifest))
         kube.apply(crd, field_manager=app, force=True)
     with _api(app, "applying the ClusterRole and ClusterRoleBinding"):
         for obj in rbac_objects(app, namespace):
@@ -174,14 +202,40 @@ def delete_rbac(kube: lightkube.Client, app: str, namespace: str) -> None:
 
 @dataclass(frozen=True)
 class TestRef:
-    """A LocustTest as found, with its parsed spec when it parses."""
+    """A LocustTest as found: its status, and its spec or why the spec does not parse."""
 
     __test__ = False  # not a pytest test class
 
     name: str
     namespace: str
     created: datetime | None
-    raw: dict[str, Any]
+    status: Mapping[str, Any]
+    spec: TestSpec | None
+    spec_error: str = ""
+
+    @classmethod
+    def of(cls, test: Any) -> TestRef:
+        namespace, name = _key(test)
+        raw = test.to_dict()
+        try:
+            spec, error = parse(raw, default_namespace=namespace), ""
+        except SpecError as problem:
+            spec, error = None, str(problem)
+        created = _meta(test).creationTimestamp
+        return cls(name, namespace, created, raw.get("status") or {}, spec, error)
+
+    @property
+    def phase(self) -> str:
+        # No phase yet: the reconciler has not seen the test, or its CRD predates status.
+        return self.status.get("phase") or "unknown"
+
+    @property
+    def expected_workers(self) -> int | None:
+        # The status keeps the count the Jobs were created with, even after a spec edit.
+        expected = self.status.get("expectedWorkers")
+        if expected is None and self.spec is not None:
+            expected = self.spec.worker_replicas
+        return expected
 
 
 def age(timestamp: datetime | None, now: datetime) -> str:
@@ -195,26 +249,28 @@ def age(timestamp: datetime | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
+def _list_locust_tests(
+    kube: lightkube.Client, namespace: str | None, fields: FieldSelector | None
+) -> list[Any]:
+    """LocustTests in the newest version the CRD serves; ClusterError if it is not installed."""
+    for resource in LOCUST_TEST_VERSIONS:
+        try:
+            return list(kube.list(resource, namespace=namespace or ALL_NS, fields=fields))
+        except ApiError as error:
+            if error.status.code != 404:  # 404: this version is not served
+                raise
+    raise ClusterError(
+        f"the LocustTest CRD ({CRD_NAME}) is not installed: see the leader unit's status"
+    )
+
+
 def _tests(
     kube: lightkube.Client, app: str, namespace: str | None, name: str | None = None
 ) -> list[TestRef]:
     fields: FieldSelector | None = {"metadata.name": name} if name else None
     with _api(app, "listing LocustTests"):
-        try:
-            found = list(kube.list(LocustTest, namespace=namespace or ALL_NS, fields=fields))
-        except ApiError as error:
-            if error.status.code == 404:
-                raise ClusterError(
-                    f"the LocustTest CRD ({CRD_NAME}) is not installed: "
-                    "see the leader unit's status"
-                ) from None
-            raise
-    refs = []
-    for test in found:
-        test_namespace, test_name = _key(test)
-        created = _meta(test).creationTimestamp
-        refs.append(TestRef(test_name, test_namespace, created, test.to_dict()))
-    return sorted(refs, key=lambda ref: (ref.namespace, ref.name))
+        found = _list_locust_tests(kube, namespace, fields)
+    return sorted(map(TestRef.of, found), key=lambda ref: (ref.namespace, ref.name))
 
 
 def _job_summary(job: Job | None) -> dict[str, Any]:
@@ -241,10 +297,10 @@ def _children(
     services: set[tuple[str, str]],
     jobs: Mapping[tuple[str, str], Job],
 ) -> dict[str, Any]:
-    try:
-        names = child_names(parse(ref.raw, default_namespace=ref.namespace))
-    except SpecError as error:
-        return {"spec-error": str(error)}
+    """The test's Service and Jobs, out of those found (keyed by namespace and name)."""
+    if ref.spec is None:
+        return {"spec-error": ref.spec_error}
+    names = child_names(ref.spec)
     return {
         "service": {
             "name": names.service,
@@ -255,6 +311,12 @@ def _children(
         "worker-job": {"name": names.worker_job}
         | _job_summary(jobs.get((ref.namespace, names.worker_job))),
     }
+
+
+def _workers(ref: TestRef) -> str:
+    """Connected over expected workers, e.g. 3/5."""
+    expected = ref.expected_workers
+    return f"{ref.status.get('connectedWorkers', 0)}/{'?' if expected is None else expected}"
 
 
 def list_tests(
@@ -272,18 +334,18 @@ def list_tests(
     with _api(app, "listing the tests' Services and Jobs"):
         services = {_key(s) for s in kube.list(Service, namespace=scope, labels=selector)}
         jobs = {_key(j): j for j in kube.list(Job, namespace=scope, labels=selector)}
-    tests = {}
-    for index, ref in enumerate(refs):
-        spec = ref.raw.get("spec") or {}
-        tests[f"test-{index}"] = {
+    results["tests"] = {
+        f"test-{index}": {
             "name": ref.name,
             "namespace": ref.namespace,
-            "workers": spec.get("workerReplicas", 1),
-            "image": spec.get("image", ""),
+            "phase": ref.phase,
+            "workers": _workers(ref),
+            "image": ref.spec.image if ref.spec else "",
             "age": age(ref.created, now),
             **_children(ref, services, jobs),
         }
-    results["tests"] = tests
+        for index, ref in enumerate(refs)
+    }
     return results
 
 
@@ -332,6 +394,40 @@ def _events(kube: lightkube.Client, app: str, ref: TestRef, now: datetime) -> di
     }
 
 
+def _kebab(name: str) -> str:
+    """A condition type as an action result key: WorkersConnected -> workers-connected."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+# Status fields describe-test shows, when the reconciler has set them, under these keys.
+_STATUS_FIELDS = {
+    "observedGeneration": "observed-generation",
+    "startTime": "start-time",
+    "completionTime": "completion-time",
+    "connectedWorkers": "connected-workers",
+    "expectedWorkers": "expected-workers",
+}
+
+
+def _status_summary(ref: TestRef) -> dict[str, Any]:
+    """The test's phase, the status fields it has, and its conditions by type."""
+    status = ref.status
+    summary: dict[str, Any] = {"phase": ref.phase}
+    summary |= {key: status[field] for field, key in _STATUS_FIELDS.items() if field in status}
+    conditions = {
+        _kebab(condition["type"]): {
+            "status": condition.get("status", ""),
+            "reason": condition.get("reason", ""),
+            "message": condition.get("message", ""),
+            "since": condition.get("lastTransitionTime", ""),
+        }
+        for condition in status.get("conditions") or ()
+    }
+    if conditions:
+        summary["conditions"] = conditions
+    return summary
+
+
 def describe_test(
     kube: lightkube.Client,
     app: str,
@@ -340,7 +436,7 @@ def describe_test(
     config: OperatorConfig,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The describe-test action's results: spec summary, children and recent events."""
+    """The describe-test action's results: status, spec summary, children and recent events."""
     now = now or datetime.now(timezone.utc)
     # A list, not a GET: it searches every namespace when none is given, and tells a missing
     # test (empty list) from a missing CRD (404).
@@ -358,15 +454,15 @@ def describe_test(
         "name": ref.name,
         "namespace": ref.namespace,
         "age": age(ref.created, now),
+        **_status_summary(ref),
     }
     events = _events(kube, app, ref, now)
     if events:
         results["events"] = events
-    try:
-        spec = parse(ref.raw, default_namespace=ref.namespace)
-    except SpecError as error:
-        # Still worth showing: the events usually say what the reconciler made of it.
-        return results | {"spec": {"error": str(error)}}
+    if ref.spec is None:
+        # Still worth showing: the conditions and events say what the reconciler made of it.
+        return results | {"spec": {"error": ref.spec_error}}
+    spec = ref.spec
     summary: dict[str, Any] = {
         "image": spec.image,
         "workers": spec.worker_replicas,
@@ -380,11 +476,10 @@ def describe_test(
     names = child_names(spec)
     with _api(app, f"reading the children of LocustTest {name}"):
         service = _get_or_none(kube, Service, names.service, ref.namespace)
-        master = _get_or_none(kube, Job, names.master_job, ref.namespace)
-        worker = _get_or_none(kube, Job, names.worker_job, ref.namespace)
-    children = {
-        "service": {"name": names.service, "state": "present" if service else "missing"},
-        "master-job": {"name": names.master_job} | _job_summary(master),
-        "worker-job": {"name": names.worker_job} | _job_summary(worker),
-    }
-    return results | {"spec": summary, "children": children}
+        jobs = {
+            (ref.namespace, job_name): job
+            for job_name in (names.master_job, names.worker_job)
+            if (job := _get_or_none(kube, Job, job_name, ref.namespace)) is not None
+        }
+    services = {(ref.namespace, names.service)} if service else set()
+    return results | {"spec": summary, "children": _children(ref, services, jobs)}

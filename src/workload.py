@@ -1,4 +1,4 @@
-"""The reconciler under Pebble: its layer, and what the charm asks Pebble about it."""
+"""The reconciler under Pebble: its layer, its webhook certificate files, and its state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import ops
 
-from charm_config import HEALTH_PORT
+from charm_config import HEALTH_PORT, WEBHOOK_CERT_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +19,9 @@ READY_CHECK = "reconciler-ready"
 ALIVE_CHECK = "reconciler-alive"
 COMMAND = "locust-operator run"
 VERSION_COMMAND = ["locust-operator", "version"]
+# The file names the reconciler's webhook server loads from WEBHOOK_CERT_DIR.
+CERT_PATH = f"{WEBHOOK_CERT_DIR}/tls.crt"
+KEY_PATH = f"{WEBHOOK_CERT_DIR}/tls.key"
 
 
 class State(enum.Enum):
@@ -80,6 +83,36 @@ def apply_layer(container: ops.Container, new_layer: ops.pebble.LayerDict) -> bo
     logger.info("Reconciler layer changed; replanning")
     container.replan()
     return True
+
+
+def push_certificate(container: ops.Container, cert: str, key: str) -> bool:
+    """Give the reconciler the webhook's serving certificate and key; return whether they changed.
+
+    Files already holding the same text are left alone, so an unchanged certificate never
+    restarts the service.
+    """
+    if _read(container, CERT_PATH) == cert and _read(container, KEY_PATH) == key:
+        return False
+    container.push(CERT_PATH, cert, make_dirs=True, permissions=0o644)
+    container.push(KEY_PATH, key, make_dirs=True, permissions=0o600)
+    logger.info("Pushed the webhook certificate to %s", WEBHOOK_CERT_DIR)
+    return True
+
+
+def _read(container: ops.Container, path: str) -> str | None:
+    try:
+        return container.pull(path).read()
+    except ops.pebble.PathError:
+        return None
+
+
+def restart_if_running(container: ops.Container) -> None:
+    """Restart a running reconciler, so it loads new certificate files (Pebble cannot see a file
+    change). A stopped one reads them when it starts."""
+    service = container.get_services(SERVICE).get(SERVICE)
+    if service is not None and service.is_running():
+        logger.info("Restarting the reconciler to load the new webhook certificate")
+        container.restart(SERVICE)
 
 
 def state(container: ops.Container) -> State:

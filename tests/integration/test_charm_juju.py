@@ -99,6 +99,20 @@ def test_deploy_with_trust_becomes_active(jubilant, juju, charm: Path, image: st
     kubectl("get", "clusterrolebinding", f"{APP}-{juju.model}")
 
 
+def test_the_crd_converts_through_the_applications_service(juju):
+    crd = json.loads(kubectl("get", "crd", "locusttests.locust.io", "-o", "json"))
+    webhook = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+    assert webhook["service"] == {
+        "name": APP,
+        "namespace": juju.model,
+        "port": 9443,
+        "path": "/convert",
+    }
+    assert webhook["caBundle"]
+    service = json.loads(kubectl("get", "service", APP, "-n", juju.model, "-o", "json"))
+    assert {9443, 8080} <= {port["port"] for port in service["spec"]["ports"]}
+
+
 def test_a_locusttest_gets_its_children(juju):
     manifest = f"""
 apiVersion: locust.io/v1
@@ -125,12 +139,41 @@ spec:
     wait_for(children_exist)
 
 
+def test_a_v1_test_reads_back_as_v2_and_as_v1(juju):
+    def read(version: str) -> dict:
+        resource = f"locusttests.{version}.locust.io"
+        return json.loads(kubectl("get", resource, TEST_NAME, "-n", juju.model, "-o", "json"))
+
+    as_v2, as_v1 = read("v2"), read("v1")
+
+    assert as_v2["spec"]["worker"]["replicas"] == 2
+    assert as_v2["spec"]["master"]["command"].startswith("--locustfile /lotest/src/demo.py")
+    assert as_v1["spec"]["workerReplicas"] == 2
+
+
+def test_the_test_gets_a_status(juju):
+    def has_phase() -> bool:
+        test = kubectl(
+            "get", "locusttests.v2.locust.io", TEST_NAME, "-n", juju.model, "-o", "json"
+        )
+        return json.loads(test).get("status", {}).get("phase") in {
+            "Running",
+            "Succeeded",
+            "Failed",
+        }
+
+    wait_for(has_phase)
+
+
 def test_list_tests_shows_the_test(juju):
     task = juju.run(f"{APP}/0", "list-tests", {"namespace": juju.model})
 
     assert task.results["count"] == "1"
-    assert task.results["tests"]["test-0"]["name"] == TEST_NAME
-    assert task.results["tests"]["test-0"]["service"]["state"] == "present"
+    test = task.results["tests"]["test-0"]
+    assert test["name"] == TEST_NAME
+    assert test["service"]["state"] == "present"
+    assert test["phase"] in {"Running", "Succeeded", "Failed"}
+    assert test["workers"].endswith("/2")
 
 
 def test_describe_test_shows_the_arguments(juju):
@@ -138,6 +181,8 @@ def test_describe_test_shows_the_arguments(juju):
 
     assert "--expect-workers=2" in task.results["spec"]["master-args"]
     assert "--master-host=smoke-test-master" in task.results["spec"]["worker-args"]
+    assert task.results["expected-workers"] == "2"
+    assert task.results["conditions"]["ready"]["reason"] in {"ResourcesCreated", "ResourcesFailed"}
 
 
 def test_invalid_config_blocks_naming_the_option(jubilant, juju):

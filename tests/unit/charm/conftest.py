@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx2
@@ -10,13 +11,18 @@ import pytest
 from ops import testing
 
 import charm_config
+import webhook_tls
 import workload
-from charm import LocustOperatorCharm
+from charm import WEBHOOK_TLS_LABEL, LocustOperatorCharm
 from tests.fakekube.server import FakeKube
+from webhook_tls import WebhookTLS
 
 APP = "locust-operator"
 MODEL = "load"  # the model's name is its Kubernetes namespace
 VERSION = "0.1.0"
+DNS_NAMES = webhook_tls.service_dns_names(APP, MODEL)
+# The webhook certificate the leader issued in an earlier hook (made once: keys take a moment).
+TLS = webhook_tls.ensure(None, DNS_NAMES, datetime.now(timezone.utc))
 
 
 @pytest.fixture(autouse=True)
@@ -63,9 +69,42 @@ def running_container(
     )
 
 
-def state(*, leader: bool = False, **kwargs) -> testing.State:
+def tls_secret(tls: WebhookTLS = TLS, **kwargs) -> testing.Secret:
+    """The application secret in which the leader keeps the webhook certificate."""
+    return testing.Secret(tls.to_secret(), owner="app", label=WEBHOOK_TLS_LABEL, **kwargs)
+
+
+def state(*, leader: bool = False, tls: WebhookTLS | None = TLS, **kwargs) -> testing.State:
+    """The unit's state; `tls`: the webhook certificate the leader has issued (None: not yet)."""
     kwargs.setdefault("containers", {container()})
-    return testing.State(leader=leader, model=testing.Model(name=MODEL), **kwargs)
+    secrets = set(kwargs.pop("secrets", ()))
+    if tls is not None:
+        secrets.add(tls_secret(tls))
+    return testing.State(leader=leader, model=testing.Model(name=MODEL), secrets=secrets, **kwargs)
+
+
+def webhook_secret(out: testing.State) -> testing.Secret:
+    return next(s for s in out.secrets if s.label == WEBHOOK_TLS_LABEL)
+
+
+def cert_dir(ctx: testing.Context) -> Path:
+    """The webhook certificate directory in the simulated workload container's filesystem."""
+    root = testing.Container(workload.CONTAINER).get_filesystem(ctx)
+    return root / charm_config.WEBHOOK_CERT_DIR.lstrip("/")
+
+
+def pushed_files(ctx: testing.Context) -> dict[str, str]:
+    """The files in the webhook certificate directory, by name."""
+    return {path.name: path.read_text() for path in sorted(cert_dir(ctx).glob("*"))}
+
+
+def certificate_mounts(directory: Path, tls: WebhookTLS = TLS) -> dict[str, testing.Mount]:
+    """Container mounts holding the certificate files as an earlier hook pushed them (the
+    simulated filesystem is wiped between runs; mounts are not)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tls.crt").write_text(tls.cert)
+    (directory / "tls.key").write_text(tls.key)
+    return {"webhook": testing.Mount(location=charm_config.WEBHOOK_CERT_DIR, source=directory)}
 
 
 def default_env(**overrides: str) -> dict[str, str]:
@@ -106,7 +145,7 @@ def established(crd: dict | None) -> dict | None:
 
 
 @pytest.fixture
-def kube(fakekube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKube:  # noqa: F811
+def kube(fakekube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKube:
     """The fake API server, with the model's namespace and one more; the charm reaches it through
     KUBECONFIG, as lightkube does outside a pod. Its request log starts empty."""
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))

@@ -93,6 +93,38 @@ def test_option_defaults_are_the_reconciler_defaults():
     assert charm_config.validate(default_env()) == OperatorConfig.from_env(fixed_only)
 
 
+def test_role_options_override_pod_options_field_by_field():
+    config = charm_config.CharmConfig(
+        pod_cpu_limit="2", master_pod_cpu_limit="4", worker_pod_mem_request="64Mi"
+    )
+
+    operator = charm_config.load(config, app=APP, namespace=MODEL).operator
+
+    assert (
+        operator.master_pod_resources.cpu_limit,
+        operator.master_pod_resources.mem_request,
+    ) == (
+        "4",
+        "128Mi",
+    )
+    assert (
+        operator.worker_pod_resources.cpu_limit,
+        operator.worker_pod_resources.mem_request,
+    ) == (
+        "2",
+        "64Mi",
+    )
+
+
+def test_the_reconciler_serves_the_webhook_where_the_charm_puts_it():
+    operator = charm_config.load(charm_config.CharmConfig(), app=APP, namespace=MODEL).operator
+
+    assert operator.enable_webhooks
+    assert operator.webhook_port == charm_config.WEBHOOK_PORT
+    assert str(operator.webhook_cert_dir / "tls.crt") == workload.CERT_PATH
+    assert str(operator.webhook_cert_dir / "tls.key") == workload.KEY_PATH
+
+
 @pytest.mark.parametrize("name", sorted(OPTIONS))
 def test_every_option_has_a_type_and_a_description(name: str):
     option = OPTIONS[name]
@@ -122,13 +154,30 @@ INVALID = [
     (
         "metrics-exporter-image-pull-policy",
         "Sometimes",
-        'invalid config: metrics-exporter-image-pull-policy="Sometimes": must be one of Always, '
-        "IfNotPresent, Never",
+        (
+            'invalid config: metrics-exporter-image-pull-policy="Sometimes": must be one of '
+            "Always, IfNotPresent, Never"
+        ),
     ),
     (
         "metrics-exporter-port",
         70000,
         'invalid config: metrics-exporter-port="70000": must be between 1 and 65535',
+    ),
+    (
+        "master-pod-cpu-limit",
+        "lots",
+        'invalid config: master-pod-cpu-limit="lots": not a valid Kubernetes quantity',
+    ),
+    (
+        "worker-pod-mem-request",
+        "1 Gi",
+        'invalid config: worker-pod-mem-request="1 Gi": not a valid Kubernetes quantity',
+    ),
+    (
+        "default-runtime-class-name",
+        "Not_Valid",
+        'invalid config: default-runtime-class-name="Not_Valid": not a valid RuntimeClass name',
     ),
     ("log-level", "chatty", 'invalid config: log-level="chatty": must be one of'),
     (

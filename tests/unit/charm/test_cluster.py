@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 
 import httpx2
@@ -16,6 +17,7 @@ from tests.unit.charm.conftest import (
     EXPECTED_RULES,
     LABELS,
     MODEL,
+    TLS,
     default_env,
     established,
     running_container,
@@ -70,6 +72,20 @@ def writes(kube: FakeKube) -> list[tuple[str, str, str]]:
     return [(r.verb, r.resource, r.name) for r in kube.requests if r.verb != "get"]
 
 
+def without_printer_columns(crd: dict) -> dict:
+    """`crd` as an older charm might have left it: without printer columns."""
+    for version in crd["spec"]["versions"]:
+        version["additionalPrinterColumns"] = []
+    return crd
+
+
+def printer_columns(crd: dict) -> dict[str, list[str]]:
+    return {
+        version["name"]: [column["name"] for column in version["additionalPrinterColumns"]]
+        for version in crd["spec"]["versions"]
+    }
+
+
 # --- Apply -------------------------------------------------------------------------------------
 
 
@@ -78,7 +94,9 @@ def test_leader_applies_the_crd_and_rbac(ctx: testing.Context, kube: FakeKube):
 
     crd = kube.get(*CRD)
     assert crd["metadata"]["labels"] == {"app.kubernetes.io/part-of": "locust-operator"}
-    assert crd["spec"]["versions"][0]["schema"] == crd_manifest()["spec"]["versions"][0]["schema"]
+    assert [v["schema"] for v in crd["spec"]["versions"]] == [
+        v["schema"] for v in crd_manifest()["spec"]["versions"]
+    ]
     role = kube.get(*ROLE)
     assert role["metadata"]["labels"] == LABELS
     assert rules_of(role) == EXPECTED_RULES
@@ -91,6 +109,28 @@ def test_leader_applies_the_crd_and_rbac(ctx: testing.Context, kube: FakeKube):
     }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": APP, "namespace": MODEL}]
     assert out.unit_status == testing.ActiveStatus()
+
+
+def test_the_crd_sends_conversions_to_the_applications_service(
+    ctx: testing.Context, kube: FakeKube
+):
+    ctx.run(ctx.on.config_changed(), leader_state())
+
+    crd = kube.get(*CRD)
+    assert crd["spec"]["conversion"] == {
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1"],
+            "clientConfig": {
+                # Juju's Service for the application, in the model's namespace.
+                "service": {"name": APP, "namespace": MODEL, "port": 9443, "path": "/convert"},
+                "caBundle": base64.b64encode(TLS.ca_bundle.encode()).decode(),
+            },
+        },
+    }
+    # With a webhook to convert, both versions are served; v2 is stored.
+    versions = {v["name"]: (v["served"], v["storage"]) for v in crd["spec"]["versions"]}
+    assert versions == {"v1": (True, False), "v2": (True, True)}
 
 
 def test_applies_are_server_side_with_the_app_as_field_manager(
@@ -139,34 +179,25 @@ def test_applying_again_changes_nothing(ctx: testing.Context, kube: FakeKube):
 
 def test_our_crd_applied_by_hand_is_taken_over(ctx: testing.Context, kube: FakeKube):
     # `locust-operator crd | kubectl apply -f -` carries the part-of label: it is ours.
-    older = crd_manifest()
-    older["spec"]["versions"][0]["additionalPrinterColumns"] = []
-    kube.create(older)
+    kube.create(without_printer_columns(crd_manifest()))
 
     out = ctx.run(ctx.on.config_changed(), leader_state())
 
-    assert kube.get(*CRD)["spec"]["versions"][0]["additionalPrinterColumns"]
+    crd = kube.get(*CRD)
+    assert printer_columns(crd) == printer_columns(crd_manifest())
+    assert crd["spec"]["conversion"]["strategy"] == "Webhook"
     assert out.unit_status == testing.ActiveStatus()
 
 
 def test_upgrade_charm_reapplies(ctx: testing.Context, kube: FakeKube):
     installed = ctx.run(ctx.on.config_changed(), leader_state())
     kube.delete(*ROLE)
-    kube.patch(
-        *CRD,
-        {
-            "spec": {
-                "versions": [
-                    {**crd_manifest()["spec"]["versions"][0], "additionalPrinterColumns": []}
-                ]
-            }
-        },
-    )
+    kube.patch(*CRD, {"spec": without_printer_columns(kube.get(*CRD))["spec"]})
 
     out = ctx.run(ctx.on.upgrade_charm(), installed)
 
     assert rules_of(kube.get(*ROLE)) == EXPECTED_RULES
-    assert kube.get(*CRD)["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert printer_columns(kube.get(*CRD)) == printer_columns(crd_manifest())
     assert out.unit_status == testing.ActiveStatus()
 
 

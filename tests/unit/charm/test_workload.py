@@ -24,6 +24,20 @@ DEFAULT_ENV = {
     "POD_CPU_LIMIT": "1000m",
     "POD_MEM_LIMIT": "1024Mi",
     "POD_EPHEMERAL_LIMIT": "50M",
+    # Empty: each falls back to the POD_* value.
+    "MASTER_POD_CPU_REQUEST": "",
+    "MASTER_POD_MEM_REQUEST": "",
+    "MASTER_POD_EPHEMERAL_REQUEST": "",
+    "MASTER_POD_CPU_LIMIT": "",
+    "MASTER_POD_MEM_LIMIT": "",
+    "MASTER_POD_EPHEMERAL_LIMIT": "",
+    "WORKER_POD_CPU_REQUEST": "",
+    "WORKER_POD_MEM_REQUEST": "",
+    "WORKER_POD_EPHEMERAL_REQUEST": "",
+    "WORKER_POD_CPU_LIMIT": "",
+    "WORKER_POD_MEM_LIMIT": "",
+    "WORKER_POD_EPHEMERAL_LIMIT": "",
+    "DEFAULT_RUNTIME_CLASS_NAME": "",
     "METRICS_EXPORTER_IMAGE": "containersol/locust_exporter:v0.5.0",
     "METRICS_EXPORTER_PORT": "9646",
     "METRICS_EXPORTER_IMAGE_PULL_POLICY": "IfNotPresent",
@@ -46,6 +60,9 @@ DEFAULT_ENV = {
     "LEASE_NAMESPACE": MODEL,
     "HEALTH_PORT": "8081",
     "METRICS_PORT": "8080",
+    "ENABLE_WEBHOOKS": "true",
+    "WEBHOOK_PORT": "9443",
+    "WEBHOOK_CERT_DIR": "/etc/locust-operator/webhook",
 }
 
 
@@ -97,6 +114,10 @@ def test_customised_config_gives_the_exact_environment(ctx: testing.Context):
     config = {
         "pod-cpu-request": "500m",
         "pod-mem-limit": "",  # empty: no memory limit, passed on as an empty variable
+        "master-pod-cpu-limit": "4",
+        "master-pod-mem-request": "2Gi",
+        "worker-pod-ephemeral-limit": "100M",
+        "default-runtime-class-name": "gvisor",
         "metrics-exporter-image": "registry.local/locust_exporter:v0.5.0",
         "metrics-exporter-port": 9700,
         "metrics-exporter-image-pull-policy": "Always",
@@ -117,6 +138,10 @@ def test_customised_config_gives_the_exact_environment(ctx: testing.Context):
     assert service_env(out) == DEFAULT_ENV | {
         "POD_CPU_REQUEST": "500m",
         "POD_MEM_LIMIT": "",
+        "MASTER_POD_CPU_LIMIT": "4",
+        "MASTER_POD_MEM_REQUEST": "2Gi",
+        "WORKER_POD_EPHEMERAL_LIMIT": "100M",
+        "DEFAULT_RUNTIME_CLASS_NAME": "gvisor",
         "METRICS_EXPORTER_IMAGE": "registry.local/locust_exporter:v0.5.0",
         "METRICS_EXPORTER_PORT": "9700",
         "METRICS_EXPORTER_IMAGE_PULL_POLICY": "Always",
@@ -241,10 +266,11 @@ def test_failing_version_command_leaves_the_version_unset(ctx: testing.Context):
     assert out.get_container(workload.CONTAINER).plan.services  # the service still runs
 
 
-def test_metrics_port_is_opened(ctx: testing.Context):
+def test_metrics_and_webhook_ports_are_opened(ctx: testing.Context):
+    # Juju's Service for the application exposes them: the CRD sends conversions to 9443.
     out = ctx.run(ctx.on.config_changed(), state())
 
-    assert out.opened_ports == {testing.TCPPort(8080)}
+    assert out.opened_ports == {testing.TCPPort(8080), testing.TCPPort(9443)}
 
 
 @pytest.mark.parametrize(
