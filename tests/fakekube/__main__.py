@@ -1,6 +1,8 @@
-"""``python -m tests.fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]``
+"""``python -m tests.fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
+[--kubelet local [--kubelet-dir DIR]]``
 
-Serves the fake API server until SIGTERM or SIGINT, then exits 0.
+Serves the fake API server until SIGTERM or SIGINT, then exits 0 (after stopping every process
+the local kubelet started).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from .kubelet import KubeletSettings
 from .server import FakeKube
 
 
@@ -29,12 +33,27 @@ def main(argv: list[str] | None = None) -> int:
         default="manual",
         help="auto: create Pending pods for new Jobs, and keep Job status in step with them",
     )
+    serve.add_argument(
+        "--kubelet",
+        choices=("none", "local"),
+        default="none",
+        help="local: run the pods of Jobs (Locust images) as local processes",
+    )
+    serve.add_argument(
+        "--kubelet-dir",
+        type=Path,
+        help="where pods get their folders and logs (default: 'node' beside the kubeconfig)",
+    )
     args = parser.parse_args(argv)
+    kubelet = None
+    if args.kubelet == "local":
+        root = args.kubelet_dir or Path(args.kubeconfig).resolve().parent / "node"
+        kubelet = KubeletSettings(root=root)
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with FakeKube(port=args.port) as kube:
+    with FakeKube(port=args.port, kubelet=kubelet) as kube:
         kube.jobs.auto = args.job_controller == "auto"
         kube.write_kubeconfig(args.kubeconfig)
         print(f"fakekube listening on {kube.url}", flush=True)

@@ -17,6 +17,7 @@ from .crds import CRD_STORAGE, CrdController
 from .errors import FieldError, GroupResource, StatusError
 from .gc import GarbageCollector
 from .jobcontroller import JobController
+from .kubelet import KubeletSettings, LocalKubelet
 from .meta import OBJECT_META_FIELDS, SYSTEM_META_FIELDS, now, random_suffix, validate_object_meta
 from .namespaces import NamespaceController
 from .patch import (
@@ -59,6 +60,8 @@ class ApiServer:
         self.jobs = JobController(self)
         for controller in (self.crds, self.gc, self.namespaces, self.jobs):
             self.store.subscribe(controller.observe)
+        #: Runs pods as local processes, once enabled (it needs the running event loop).
+        self.kubelet: LocalKubelet | None = None
         namespace_type = self.resources.for_storage(NAMESPACES)
         for name in BOOTSTRAP_NAMESPACES:
             self.create(
@@ -66,6 +69,25 @@ class ApiServer:
                 None,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
             )
+
+    def enable_kubelet(self, settings: KubeletSettings) -> LocalKubelet:
+        if self.kubelet is None:
+            self.kubelet = LocalKubelet(self, settings)
+        return self.kubelet
+
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> bytes:
+        """The pods/log subresource; without a kubelet no container has written anything."""
+        if self.kubelet is None:
+            self.get(self.resources.for_storage(GroupResource("", "pods")), namespace, name)
+            return b""
+        return self.kubelet.log(namespace, name, container, tail_lines, limit_bytes)
 
     @staticmethod
     def defer(callback: Callable[..., Any], *args: Any) -> None:

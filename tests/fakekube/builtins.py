@@ -492,6 +492,7 @@ def builtin_resource_types() -> list[ResourceType]:
             short_names=("po",),
             categories=("all",),
             has_status=True,
+            get_subresources=("log",),
         ),
         ResourceType(
             "",
@@ -506,6 +507,11 @@ def builtin_resource_types() -> list[ResourceType]:
         ),
         ResourceType(
             "", "v1", "ConfigMap", "configmaps", True, BuiltinStrategy(), short_names=("cm",)
+        ),
+        # Written by hand for a Service without a selector (a backend outside the cluster); no
+        # EndpointSlice controller runs.
+        ResourceType(
+            "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, BuiltinStrategy()
         ),
         ResourceType("", "v1", "Secret", "secrets", True, SecretStrategy()),
         ResourceType(

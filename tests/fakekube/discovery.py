@@ -69,6 +69,16 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
                 "verbs": ["get", "patch", "update"],
             }
         )
+    entries += [
+        {
+            "name": f"{rt.plural}/{subresource}",
+            "singularName": "",
+            "namespaced": rt.namespaced,
+            "kind": rt.kind,
+            "verbs": ["get"],
+        }
+        for subresource in rt.get_subresources
+    ]
     return entries
 
 

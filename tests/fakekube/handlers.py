@@ -27,6 +27,8 @@ JSON = "application/json"
 BODY_TYPES = (JSON, "application/yaml")
 # Set on a request whose log entry was written early (a watch is logged when its stream opens).
 LOGGED = web.RequestKey("logged", bool)
+# Set on a request to a deprecated version: its warning goes out with whatever the answer is.
+DEPRECATION = web.RequestKey("deprecation", str)
 # Without timeoutSeconds the apiserver ends a watch after a random 30-60 minutes.
 DEFAULT_WATCH_SECONDS = 1800
 _encode = msgspec.json.encode
@@ -39,6 +41,17 @@ def json_response(
     return web.Response(
         body=_encode(body), status=status, headers={"Content-Type": JSON, **(headers or {})}
     )
+
+
+def _warning_header(text: str) -> str:
+    """``net.NewWarningHeader(299, "-", text)``: quoted, with quotes and backslashes escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{escaped}"'
+
+
+async def _send_deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    if warning := request.get(DEPRECATION):
+        response.headers["Warning"] = _warning_header(warning)
 
 
 def status_response(error: StatusError, headers: dict[str, str] | None = None) -> web.Response:
@@ -86,7 +99,7 @@ class ApiHandler:
         except StatusError as error:
             response = status_response(error)
         if not request.get(LOGGED):
-            self._log.record(request.method, info, response.status, bearer(request))
+            self._log.record(request.method, info, response.status, bearer(request), request.query)
         return response
 
     async def _inject(
@@ -95,13 +108,13 @@ class ApiHandler:
         if rule.delay:
             await asyncio.sleep(rule.delay)
         if rule.drop:
-            self._log.record(request.method, info, None, bearer(request))
+            self._log.record(request.method, info, None, bearer(request), request.query)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing more to send on an aborted connection
         if rule.status is None:
             return None
-        self._log.record(request.method, info, rule.status, bearer(request))
+        self._log.record(request.method, info, rule.status, bearer(request), request.query)
         reason = REASON_FOR_CODE.get(rule.status, "Unknown")
         message = rule.message or f"fakekube injected fault: {reason}"
         details = {"retryAfterSeconds": rule.retry_after} if rule.retry_after else None
@@ -147,17 +160,24 @@ class ApiHandler:
         elif namespace is None and (info.name or info.verb not in ("list", "watch")):
             raise StatusError.no_such_route()
         allowed = {"status": rt.has_status, "finalize": info.resource == "namespaces", "": True}
+        allowed.update(dict.fromkeys(rt.get_subresources, True))
         if not allowed.get(info.subresource, False):
             raise StatusError.no_such_route()
         return rt, namespace
 
     async def _serve_resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         rt, namespace = self._resource(info)
+        if rt.deprecation_warning:
+            request[DEPRECATION] = rt.deprecation_warning
         method, name = request.method, info.name
         if info.subresource and method not in ("GET", "PUT", "PATCH"):
             raise StatusError.method_not_allowed()
         if info.verb not in rt.verbs:
             raise StatusError.method_not_allowed()
+        if info.subresource in rt.get_subresources:
+            if method != "GET":
+                raise StatusError.method_not_allowed()
+            return self._pod_log(request, namespace or "", name)
         if method == "GET":
             if info.verb == "watch":
                 return await self._watch(request, info, rt, namespace)
@@ -190,6 +210,30 @@ class ApiHandler:
                 else self._delete_collection(request, rt, namespace)
             )
         raise StatusError.method_not_allowed()
+
+    def _pod_log(self, request: web.Request, namespace: str, name: str) -> web.Response:
+        """``GET pods/<name>/log``: plain text, ``container``, ``tailLines`` and ``limitBytes``.
+
+        ``follow`` is accepted but answers with the log so far, without waiting for more.
+        """
+        numbers = {}
+        for key in ("tailLines", "limitBytes"):
+            value = request.query.get(key)
+            if value is not None:
+                try:
+                    numbers[key] = int(value)
+                except ValueError:
+                    raise StatusError.bad_request(
+                        f'strconv.ParseInt: parsing "{value}": invalid syntax'
+                    ) from None
+        body = self._api.pod_log(
+            namespace,
+            name,
+            request.query.get("container") or None,
+            numbers.get("tailLines"),
+            numbers.get("limitBytes"),
+        )
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
@@ -228,7 +272,10 @@ class ApiHandler:
 
     def _list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         labels, fields = self._selectors(request, rt)
-        items, resource_version = self._api.list(rt, namespace, labels, fields)
+        # Filtering by field converts each object to the served version (for a custom resource,
+        # maybe a webhook call each): skip it when no fieldSelector asks for it.
+        selected = fields if request.query.get("fieldSelector") else None
+        items, resource_version = self._api.list(rt, namespace, labels, selected)
         metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}
         if token := request.query.get("continue"):
             try:
@@ -249,7 +296,7 @@ class ApiHandler:
             ).decode()
             metadata["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        presented = [rt.present(obj) for obj in items]
+        presented = rt.present_all(items)
         if wants_table(request.headers.get("Accept", "")):
             return json_response(to_table(rt, presented, str(resource_version)))
         if not rt.is_custom:
@@ -361,13 +408,13 @@ class ApiHandler:
                     propagation=options.get("propagationPolicy"),
                     dry_run=options["dryRun"],
                 )
-                deleted.append(rt.present(result))
+                deleted.append(result)
         return json_response(
             {
                 "kind": rt.list_kind,
                 "apiVersion": rt.api_version,
                 "metadata": {"resourceVersion": str(self._api.store.resource_version)},
-                "items": deleted,
+                "items": rt.present_all(deleted),
             }
         )
 
@@ -415,7 +462,7 @@ class ApiHandler:
                 watcher.close()
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
         response.enable_chunked_encoding()
-        self._log.record(request.method, info, 200, bearer(request))
+        self._log.record(request.method, info, 200, bearer(request), request.query)
         request[LOGGED] = True
         try:
             await response.prepare(request)
@@ -462,4 +509,5 @@ class ApiHandler:
 def build_app(api: ApiServer, log: RequestLog, faults: FaultInjector) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{path:.*}", ApiHandler(api, log, faults).handle)
+    app.on_response_prepare.append(_send_deprecation_warning)
     return app

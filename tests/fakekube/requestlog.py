@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _VERB_FOR_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
@@ -92,6 +92,7 @@ class RequestRecord:
     name: str
     status_code: int | None
     user: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 class RequestLog:
@@ -102,7 +103,12 @@ class RequestLog:
         self._records: list[RequestRecord] = []
 
     def record(
-        self, method: str, info: RequestInfo, status_code: int | None, user: str = ""
+        self,
+        method: str,
+        info: RequestInfo,
+        status_code: int | None,
+        user: str = "",
+        query: Mapping[str, str] | None = None,
     ) -> None:
         entry = RequestRecord(
             method,
@@ -116,6 +122,7 @@ class RequestLog:
             info.name,
             status_code,
             user,
+            dict(query or {}),
         )
         with self._lock:
             self._records.append(entry)

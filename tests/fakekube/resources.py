@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,13 @@ class Strategy:
         """Convert between served versions that share one storage (no-op conversion by default)."""
         return {**obj, "apiVersion": api_version}
 
+    def convert_all(self, objects: list[dict[str, Any]], api_version: str) -> list[dict[str, Any]]:
+        """Convert a list's objects; a kind whose conversion is a remote call does it in one go."""
+        return [
+            obj if obj.get("apiVersion") == api_version else self.convert(obj, api_version)
+            for obj in objects
+        ]
+
 
 @dataclass(eq=False)
 class ResourceType:
@@ -89,6 +97,8 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     has_status: bool = False
+    #: Read-only subresources served besides status (``log`` for pods).
+    get_subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = STANDARD_VERBS
     #: Where the objects live when another group serves them too (events.k8s.io Events).
     storage: GroupResource | None = None
@@ -99,6 +109,8 @@ class ResourceType:
     is_custom: bool = False
     #: The CRD serving this type, for custom resources.
     crd_name: str = ""
+    #: Sent as a ``Warning`` header with every response for this version (deprecated versions).
+    deprecation_warning: str | None = None
 
     def __post_init__(self) -> None:
         self.singular = self.singular or self.kind.lower()
@@ -129,6 +141,12 @@ class ResourceType:
         if stored.get("apiVersion") == self.api_version:
             return stored
         return self.strategy.convert(stored, self.api_version)
+
+    def present_all(self, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored objects as this version serves them (a list is converted in one request)."""
+        if all(obj.get("apiVersion") == self.api_version for obj in stored):
+            return stored
+        return self.strategy.convert_all(stored, self.api_version)
 
     def to_storage(self, obj: dict[str, Any]) -> dict[str, Any]:
         if obj.get("apiVersion") == self.storage_api_version:
@@ -168,10 +186,14 @@ class ResourceRegistry:
         return self._by_kind.get((api_version, kind))
 
     def for_storage(self, key: GroupResource) -> ResourceType:
-        """The type serving ``key`` in its storage version (used by in-server controllers)."""
-        for rt in self._by_path.values():
-            if rt.storage_key == key and rt.api_version == rt.storage_api_version:
+        """The type serving ``key`` in its storage version (used by in-server controllers), or
+        another version serving it when a CRD does not serve its storage version."""
+        serving = [rt for rt in self._by_path.values() if rt.storage_key == key]
+        for rt in serving:
+            if rt.api_version == rt.storage_api_version:
                 return rt
+        if serving:
+            return serving[0]
         raise KeyError(key)
 
     def custom_types(self, crd_name: str) -> list[ResourceType]:
@@ -181,8 +203,25 @@ class ResourceRegistry:
         return {rt.storage_key for rt in self._by_path.values() if rt.namespaced == namespaced}
 
     def groups(self) -> dict[str, list[str]]:
-        """Group name to served versions, preferred version first."""
-        return {group: list(versions) for group, versions in self._group_versions.items()}
+        """Group name to served versions, by Kubernetes version priority: preferred first."""
+        return {
+            group: sorted(versions, key=version_priority)
+            for group, versions in self._group_versions.items()
+        }
 
     def in_group_version(self, group: str, version: str) -> list[ResourceType]:
         return [rt for (g, v, _), rt in self._by_path.items() if g == group and v == version]
+
+
+_KUBE_VERSION = re.compile(r"^v([1-9][0-9]*)(?:(alpha|beta)([1-9][0-9]*))?$")
+_STABILITY = {None: 0, "beta": 1, "alpha": 2}
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key for ``version.CompareKubeAwareVersionStrings``, highest priority first: GA, then
+    beta, then alpha (newer major, then newer minor, first), then other names alphabetically."""
+    match = _KUBE_VERSION.match(version)
+    if match is None:
+        return (3, 0, 0, version)
+    major, stability, minor = match.groups()
+    return (_STABILITY[stability], -int(major), -int(minor or 0), "")

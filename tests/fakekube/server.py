@@ -6,6 +6,12 @@
         kube.faults.add(verb="create", resource="jobs", status=500, times=1)
         kube.wait_for(lambda: kube.get("batch/v1", "Job", "t-master", "default"))
 
+    # Jobs that run for real: the Job controller makes pods, the local kubelet runs them.
+    with FakeKube(kubelet=KubeletSettings(root=tmp_path / "node")) as kube:
+        kube.jobs.auto = True
+        ...
+        kube.kubelet.processes()   # what runs, for assertions
+
 The server owns an asyncio loop in a background thread. Every helper hops onto that loop, so the
 store is only ever touched by one thread and helpers are safe to call from tests.
 """
@@ -25,9 +31,11 @@ import yaml
 from aiohttp import web
 
 from .apiserver import ApiServer
+from .conversion import ServiceResolver
 from .errors import StatusError
 from .faults import FaultInjector
 from .handlers import build_app
+from .kubelet import KubeletSettings, LocalKubelet, ProcessInfo
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
 from .requestlog import RequestLog, RequestRecord
 from .resources import ResourceType
@@ -100,16 +108,49 @@ class JobControls:
         return self._kube._call(lambda api: clone(api.jobs.fail_job(namespace, job_name)))
 
 
-class FakeKube:
-    """A fake kube-apiserver over HTTP. ``start()`` serves it; ``stop()`` (or ``with``) ends it."""
+class KubeletControls:
+    """``FakeKube.kubelet``: what the local kubelet runs (see ``kubelet.LocalKubelet``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, history_limit: int = 10_000):
+    def __init__(self, kube: FakeKube):
+        self._kube = kube
+
+    def _kubelet(self, api: ApiServer) -> LocalKubelet:
+        if api.kubelet is None:
+            raise RuntimeError("this FakeKube runs no kubelet: pass kubelet=KubeletSettings(...)")
+        return api.kubelet
+
+    def processes(self) -> list[ProcessInfo]:
+        """Processes of pods that still exist or whose processes still run."""
+        return self._kube._call(lambda api: self._kubelet(api).processes())
+
+    def log(self, namespace: str, pod: str, container: str | None = None) -> str:
+        data = self._kube._call(lambda api: self._kubelet(api).log(namespace, pod, container))
+        return data.decode(errors="replace")
+
+
+class FakeKube:
+    """A fake kube-apiserver over HTTP. ``start()`` serves it; ``stop()`` (or ``with``) ends it.
+
+    With ``kubelet`` settings it also runs the pods of Jobs as local processes (with
+    ``jobs.auto`` on, Jobs get their pods by themselves); ``stop()`` ends those processes.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        history_limit: int = 10_000,
+        kubelet: KubeletSettings | None = None,
+    ):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"fakekube only listens on loopback addresses, not {host}")
         self.host = host
         self.port = port
         self.faults = FaultInjector()
         self.jobs = JobControls(self)
+        self.kubelet = KubeletControls(self)
+        self._kubelet_settings = kubelet
         self._history_limit = history_limit
         self._log = RequestLog()
         self._api: ApiServer | None = None
@@ -147,6 +188,8 @@ class FakeKube:
 
     async def _serve(self) -> None:
         self._api = ApiServer(history_limit=self._history_limit)
+        if self._kubelet_settings is not None:
+            self._api.enable_kubelet(self._kubelet_settings)
         # handler_cancellation ends a watch handler (and drops its watcher) when its client goes away.
         self._runner = web.AppRunner(
             build_app(self._api, self._log, self.faults),
@@ -167,6 +210,8 @@ class FakeKube:
 
         async def shut_down() -> None:
             assert self._api is not None and self._runner is not None
+            if self._api.kubelet is not None:
+                await self._api.kubelet.shutdown()
             self._api.store.close_watches()
             await self._runner.cleanup()
 
@@ -205,6 +250,16 @@ class FakeKube:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(self.kubeconfig_dict(user), sort_keys=False))
         return path
+
+    @property
+    def service_resolver(self) -> ServiceResolver | None:
+        """Where webhooks' Service references lead, ``(namespace, name, port) -> (host, port)`` on
+        loopback, as there is no cluster network (see ``conversion``). Set once started."""
+        return self._call(lambda api: api.crds.webhooks.service_resolver)
+
+    @service_resolver.setter
+    def service_resolver(self, resolver: ServiceResolver | None) -> None:
+        self._call(lambda api: setattr(api.crds.webhooks, "service_resolver", resolver))
 
     # Running code on the server's loop.
 

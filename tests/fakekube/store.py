@@ -145,8 +145,17 @@ class ObjectStore:
         history.append(event)
         if len(history) > self._history_limit:
             self._history_floor[storage] = history.popleft().resource_version
+        unservable = []
         for watcher in self._watchers[storage]:
-            watcher.offer(event)
+            try:
+                watcher.offer(event)
+            except StatusError:
+                unservable.append(watcher)
+        for watcher in unservable:
+            # The event cannot be served in the watcher's version (a conversion webhook failed):
+            # the apiserver ends such a watch; the write itself stands.
+            self.remove_watcher(storage, watcher)
+            watcher.close()
         for listener in self._listeners:
             listener(storage, event)
 
