@@ -1,9 +1,12 @@
-"""The demo: a fake cluster, the operator as a separate process, and the example LocustTest.
+"""The demo: a LocustTest becomes a real distributed Locust run, on one machine.
 
-Starts the built-in fake Kubernetes API server, installs the CRD (as `locust-operator crd | kubectl
-apply -f -` would), starts `locust-operator run` against it through an ordinary kubeconfig, applies
-everything in examples/, waits for the test's Service and Jobs, prints what the operator created and
-what it logged, then stops everything.
+Starts the built-in fake Kubernetes API server with its Job controller and local kubelet (which runs
+the pods of Jobs as real Locust processes), installs the CRD (as `locust-operator crd | kubectl
+apply -f -` would), starts `locust-operator run` against it through an ordinary kubeconfig, serves a
+small HTTP server as the system under test behind the Service `target`, and applies everything in
+examples/. Then it follows the test: the operator's Service and Jobs, the workers connecting to the
+master, a live progress line from the master's /stats/requests, the final numbers, and the Jobs'
+final state once Locust has quit. Then it stops everything.
 """
 
 from __future__ import annotations
@@ -11,33 +14,50 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+import urllib.error
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from lightkube import Client  # noqa: E402
-from lightkube.codecs import load_all_yaml  # noqa: E402
-from lightkube.config.kubeconfig import KubeConfig  # noqa: E402
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition  # noqa: E402
-from lightkube.resources.batch_v1 import Job  # noqa: E402
-from lightkube.resources.core_v1 import Service  # noqa: E402
+from lightkube import ApiError, Client
+from lightkube.codecs import from_dict, load_all_yaml
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod, Service
 
-from reconciler.crds import crd_text  # noqa: E402
-from reconciler.informer import LocustTestV1  # noqa: E402
-from tests.sandbox import FakeKubeProcess, OperatorProcess  # noqa: E402
+import reconciler.informer  # noqa: F401 - defines the LocustTest resources for lightkube's codecs
+from reconciler.crds import crd_text
+from tests.sandbox import FakeKubeProcess, OperatorProcess, TargetServer, locust_stats
+
+# Locust workers send their numbers to the master every 3 s; the last ones come after the stop.
+WORKER_REPORT_SECONDS = 3
+LIVE = sys.stdout.isatty()
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="locust-operator-demo-") as tmp:
         workdir = Path(tmp)
-        print("Starting the fake Kubernetes API server ...")
-        cluster = FakeKubeProcess(workdir)
+        print(
+            "Starting the fake Kubernetes cluster (API server, Job controller, local kubelet) ..."
+        )
+        cluster = FakeKubeProcess(
+            workdir,
+            "--job-controller",
+            "auto",
+            "--kubelet",
+            "local",
+            "--kubelet-dir",
+            str(workdir / "node"),
+        )
         operator = None
+        target = None
         try:
-            client = Client(config=KubeConfig.from_file(cluster.kubeconfig),
-                            field_manager="demo")
+            client = Client(config=KubeConfig.from_file(cluster.kubeconfig), field_manager="demo")
             for crd in load_all_yaml(crd_text()):
                 client.create(crd)
             _wait(lambda: _established(client), "the CRD to be established")
@@ -48,6 +68,13 @@ def main() -> int:
             seconds = operator.wait_ready()
             print(f"  ready in {seconds:.2f}s (/readyz on port {operator.health_port})")
 
+            target = TargetServer()
+            for obj in target.service_manifests("target", "default"):
+                client.create(from_dict(obj))
+            print(f"Serving the system under test at {target.url}, as the Service `target`")
+            print("  (a Service without a selector and an EndpointSlice, as for any backend")
+            print("  outside a cluster; on a real cluster `target` is your application)")
+
             print("Applying examples/ ...")
             tests = []
             for path in sorted((ROOT / "examples").glob("*.yaml")):
@@ -57,26 +84,270 @@ def main() -> int:
                     if obj.kind == "LocustTest":
                         tests.append(obj)
             for test in tests:
-                _wait(lambda t=test: _children_exist(client, t), f"the children of {test.metadata.name}")
+                _wait(
+                    lambda t=test: _children_exist(client, t),
+                    f"the children of {test.metadata.name}",
+                )
             print()
             for test in tests:
-                _summary(client, test.metadata.name, test.metadata.namespace or "default")
+                _summary(client, test)
+                _follow(client, test.metadata.name, test.metadata.namespace or "default", target)
         finally:
             code = operator.stop() if operator else None
             cluster.stop()
+            if target is not None:
+                target.stop()
         print("Operator log:")
         for line in operator.log().splitlines():
             print(f"  {line}")
-        print(f"\nOperator stopped with exit code {code} after SIGTERM; fake cluster stopped.")
+        print(f"\nOperator stopped with exit code {code} after SIGTERM; fake cluster stopped")
+        print("(its kubelet stops any Locust process still running).")
         return 0 if code == 0 else 1
 
 
-def _wait(condition, what: str, timeout: float = 20.0) -> None:
+# --- Following a run ----------------------------------------------------------------------------
+
+
+def _follow(client: Client, name: str, namespace: str, target: TargetServer) -> None:
+    """Pods coming up, workers connecting, live progress, final numbers, the Jobs' final state."""
+    prefix = name.replace(".", "-")
+    pods = _PodWatch(client, namespace, name)
+    print("Pods (the local kubelet runs each as a Locust process on its own loopback address):")
+    master_ip = _wait(lambda: pods.poll() or pods.master_ip(prefix), "the master pod", 60)
+    master_log = _LogWatch(client, namespace, pods.master_name(prefix))
+    print(f"\nMaster at {master_ip}: waiting for its workers (--expect-workers)")
+    progress = _Progress()
+    stats: dict[str, Any] = {}
+    while stats.get("state") != "stopped":
+        pods.poll()
+        # Worker connections until the users are spawned, then only the end of the run.
+        spawned = stats.get("state") in ("spawning", "running")
+        master_log.poll(("run-time limit",) if spawned else ("workers connected", "spawn jobs"))
+        stats = _stats(master_ip) or stats
+        if stats.get("state") in ("spawning", "running"):
+            progress.show(stats)
+        if progress.elapsed > 90:
+            raise TimeoutError("the test did not finish within 90 s")
+        time.sleep(1)
+    master_log.poll(("run-time limit",))
+    progress.show(stats, final=True)
+    stopped_at = time.monotonic()
+    # The master says "stopped" at once; the workers' last samples follow with their next report.
+    time.sleep(WORKER_REPORT_SECONDS + 0.5)
+    stats = _stats(master_ip) or stats
+    _final_numbers(stats, target)
+
+    autoquit = _autoquit_seconds(client, f"{prefix}-master", namespace)
+    print(f"\nLocust keeps its web UI and stats up for `--autoquit {autoquit}` after the run,")
+    print("then quits; the workers follow it, and the Jobs complete:")
+    jobs = [f"{prefix}-master", f"{prefix}-worker"]
+    deadline = time.monotonic() + autoquit + 30
+    while not all(_job_condition(client, job, namespace) for job in jobs):
+        pods.poll()
+        if LIVE:
+            left = max(0, autoquit - int(time.monotonic() - stopped_at))
+            print(f"\r  waiting for Locust to quit ... ~{left}s ", end="", flush=True)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Jobs did not finish")
+        time.sleep(1)
+    if LIVE:
+        print("\r" + " " * 50 + "\r", end="")
+    pods.poll()
+    print()
+    _final_state(client, namespace, jobs, pods)
+
+
+class _Progress:
+    """One progress line: rewritten in place on a terminal, every 5 s otherwise (logs, CI)."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._printed = -5.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def show(self, stats: dict[str, Any], final: bool = False) -> None:
+        row = _aggregated(stats)
+        line = (
+            f"  {stats.get('state', '?'):<8} users {stats.get('user_count', 0):>3}   "
+            f"{stats.get('total_rps', 0.0):6.1f} req/s   "
+            f"requests {row.get('num_requests', 0):>5}   failures {row.get('num_failures', 0)}   "
+            f"workers {stats.get('worker_count', 0)}   {self.elapsed:4.0f}s"
+        )
+        if LIVE:
+            print("\r" + line, end="\n" if final else "", flush=True)
+        elif final or self.elapsed - self._printed >= 5:
+            self._printed = self.elapsed
+            print(line, flush=True)
+
+
+def _autoquit_seconds(client: Client, job: str, namespace: str) -> int:
+    """The master's `--autoquit N`, as the operator wrote it into the Job."""
+    args = client.get(Job, job, namespace=namespace).spec.template.spec.containers[0].args
+    return int(args[args.index("--autoquit") + 1])
+
+
+def _stats(master_ip: str) -> dict[str, Any] | None:
+    try:
+        return locust_stats(master_ip, timeout=1)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None  # not listening yet, or already gone
+
+
+def _aggregated(stats: dict[str, Any]) -> dict[str, Any]:
+    return next((row for row in stats.get("stats", []) if row["name"] == "Aggregated"), {})
+
+
+def _final_numbers(stats: dict[str, Any], target: TargetServer) -> None:
+    print("\nFinal numbers from the master's /stats/requests:")
+    rows = [["NAME", "REQUESTS", "FAILURES", "AVG MS", "P50 MS", "P95 MS", "REQ/S"]]
+    for row in stats.get("stats", []):
+        rows.append(
+            [
+                f"{row['method']} {row['name']}".strip(),
+                str(row["num_requests"]),
+                str(row["num_failures"]),
+                f"{row['avg_response_time']:.1f}",
+                str(row["median_response_time"]),
+                str(row["response_time_percentile_0.95"]),
+                f"{row['total_rps']:.1f}",
+            ]
+        )
+    _table(rows)
+    print(
+        f"  workers {stats.get('worker_count')}   fail ratio {stats.get('fail_ratio', 0):.1%}   "
+        f"errors {len(stats.get('errors', []))}"
+    )
+    paths = ", ".join(f"{path} {count}" for path, count in sorted(target.requests.items()))
+    print(f"  the target counted {target.total} requests ({paths})")
+
+
+def _final_state(client: Client, namespace: str, jobs: list[str], pods: _PodWatch) -> None:
+    print(f"$ kubectl get jobs,pods -n {namespace}")
+    rows = [["JOB", "STATUS", "SUCCEEDED", "FAILED", "DURATION"]]
+    for name in jobs:
+        job = client.get(Job, name, namespace=namespace)
+        condition = _job_condition(client, name, namespace)
+        status = job.status
+        duration = "-"
+        if status.startTime and status.completionTime:
+            duration = f"{int((status.completionTime - status.startTime).total_seconds())}s"
+        rows.append(
+            [
+                f"job/{name}",
+                condition or "Running",
+                str(status.succeeded or 0),
+                str(status.failed or 0),
+                duration,
+            ]
+        )
+    _table(rows)
+    rows = [["POD", "PHASE", "IP", "CONTAINERS (exit code, reason)"]]
+    for pod in pods.pods():
+        states = []
+        for container in (pod.status.initContainerStatuses or []) + (
+            pod.status.containerStatuses or []
+        ):
+            terminated = container.state.terminated if container.state else None
+            if terminated:
+                states.append(f"{container.name}: {terminated.exitCode} {terminated.reason}")
+            else:
+                states.append(f"{container.name}: running")
+        rows.append(
+            [
+                f"pod/{pod.metadata.name}",
+                pod.status.phase,
+                pod.status.podIP or "-",
+                "; ".join(states),
+            ]
+        )
+    _table(rows)
+
+
+def _job_condition(client: Client, name: str, namespace: str) -> str | None:
+    try:
+        job = client.get(Job, name, namespace=namespace)
+    except ApiError:
+        return None
+    conditions = (job.status.conditions if job.status else None) or []
+    return next(
+        (c.type for c in conditions if c.type in ("Complete", "Failed") and c.status == "True"),
+        None,
+    )
+
+
+class _PodWatch:
+    """Prints each pod of the test when its phase changes, like `kubectl get pods -w`."""
+
+    def __init__(self, client: Client, namespace: str, test: str):
+        self._client = client
+        self._namespace = namespace
+        self._labels = {"performance-test-name": test}
+        self._phases: dict[str, str] = {}
+
+    def pods(self) -> list[Pod]:
+        return sorted(
+            self._client.list(Pod, namespace=self._namespace, labels=self._labels),
+            key=lambda pod: pod.metadata.name,
+        )
+
+    def poll(self) -> None:
+        for pod in self.pods():
+            phase = pod.status.phase if pod.status else "Pending"
+            if self._phases.get(pod.metadata.name) != phase:
+                self._phases[pod.metadata.name] = phase
+                address = pod.status.podIP if pod.status and pod.status.podIP else ""
+                line = f"  pod/{pod.metadata.name:<28} {phase:<10} {address}"
+                print(("\r" if LIVE else "") + line.ljust(100).rstrip(), flush=True)
+
+    def master_name(self, prefix: str) -> str:
+        return next(
+            pod.metadata.name
+            for pod in self.pods()
+            if pod.metadata.name.startswith(f"{prefix}-master-")
+        )
+
+    def master_ip(self, prefix: str) -> str | None:
+        for pod in self.pods():
+            if pod.metadata.name.startswith(f"{prefix}-master-") and pod.status.phase == "Running":
+                return pod.status.podIP
+        return None
+
+
+class _LogWatch:
+    """Prints the new lines of a pod's log (the pods/log subresource) that mention any of a few
+    phrases, without their timestamp and logger prefix."""
+
+    def __init__(self, client: Client, namespace: str, pod: str):
+        self._client = client
+        self._namespace = namespace
+        self._pod = pod
+        self._seen = 0
+
+    def poll(self, phrases: tuple[str, ...]) -> None:
+        try:
+            lines = list(self._client.log(self._pod, namespace=self._namespace))
+        except ApiError:
+            return
+        for line in lines[self._seen :]:
+            if any(phrase in line for phrase in phrases):
+                message = line.split(": ", 1)[-1].rstrip()
+                print(("\r" if LIVE else "") + f"  master: {message}".ljust(100).rstrip())
+        self._seen = len(lines)
+
+
+# --- Setup helpers and tables -------------------------------------------------------------------
+
+
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (result := condition()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.2)
+    return result
 
 
 def _established(client: Client) -> bool:
@@ -105,24 +376,50 @@ def _table(rows: list[list[str]]) -> None:
     print()
 
 
-def _summary(client: Client, name: str, namespace: str) -> None:
-    test = client.get(LocustTestV1, name, namespace=namespace)
+def _summary(client: Client, created) -> None:
+    name, namespace = created.metadata.name, created.metadata.namespace or "default"
+    test = client.get(type(created), name, namespace=namespace)
     spec = test.spec
+    workers = spec["worker"]["replicas"] if "worker" in spec else spec["workerReplicas"]
     print(f"$ kubectl get lotest,svc,jobs -n {namespace}")
-    _table([["LOCUSTTEST", "WORKERS", "IMAGE", "AGE"],
-            [name, str(spec["workerReplicas"]), spec["image"],
-             _age(test.metadata.creationTimestamp)]])
+    _table(
+        [
+            ["LOCUSTTEST", "WORKERS", "IMAGE", "AGE"],
+            [
+                name,
+                str(workers),
+                spec["image"],
+                _age(test.metadata.creationTimestamp),
+            ],
+        ]
+    )
     prefix = name.replace(".", "-")
     service = client.get(Service, f"{prefix}-master", namespace=namespace)
     ports = ",".join(f"{p.port}/{p.protocol}" for p in service.spec.ports)
-    _table([["SERVICE", "TYPE", "CLUSTER-IP", "PORTS", "OWNER"],
-            [service.metadata.name, service.spec.type or "ClusterIP",
-             service.spec.clusterIP or "-", ports, _owner(service)]])
+    _table(
+        [
+            ["SERVICE", "TYPE", "CLUSTER-IP", "PORTS", "OWNER"],
+            [
+                service.metadata.name,
+                service.spec.type or "ClusterIP",
+                service.spec.clusterIP or "-",
+                ports,
+                _owner(service),
+            ],
+        ]
+    )
     rows = [["JOB", "PARALLELISM", "COMPLETIONS", "BACKOFF-LIMIT", "OWNER"]]
     for role in ("master", "worker"):
         job = client.get(Job, f"{prefix}-{role}", namespace=namespace)
-        rows.append([job.metadata.name, str(job.spec.parallelism),
-                     str(job.spec.completions or "-"), str(job.spec.backoffLimit), _owner(job)])
+        rows.append(
+            [
+                job.metadata.name,
+                str(job.spec.parallelism),
+                str(job.spec.completions or "-"),
+                str(job.spec.backoffLimit),
+                _owner(job),
+            ]
+        )
     _table(rows)
     master = client.get(Job, f"{prefix}-master", namespace=namespace)
     container = master.spec.template.spec.containers[0]

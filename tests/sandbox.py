@@ -1,21 +1,29 @@
 """Processes for the local sandbox: the fake API server and the operator, as a user would run them.
 
-Used by the integration tests, the demo and the benchmark, so all three exercise the operator exactly
-as it runs in production: a separate process reading an ordinary kubeconfig.
+Used by the integration tests, the end-to-end tests, the demo and the benchmark, so all of them
+exercise the operator exactly as it runs in production: a separate process reading an ordinary
+kubeconfig. Also the system under test of the end-to-end runs: a small HTTP server the Locust pods
+load, reachable in the fake cluster through a Service.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = [sys.executable, "-m", "reconciler.cli", "run"]
@@ -117,3 +125,120 @@ class OperatorProcess:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+
+# --- The system under test ----------------------------------------------------------------------
+
+
+def free_loopback_address(port: int) -> str:
+    """A loopback address of its own (127.253.x.y) where ``port`` is free.
+
+    The local kubelet gives pods addresses from 127.16-250.x.y, so a target here never takes a
+    pod's port, and two sandboxes on one machine do not meet.
+    """
+    for _ in range(100):
+        address = f"127.253.{random.randint(0, 255)}.{random.randint(1, 254)}"
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                continue
+        return address
+    raise RuntimeError(f"no free loopback address for port {port}")
+
+
+class TargetServer:
+    """A small HTTP server that answers 200 to every GET and counts requests per path.
+
+    It listens on a loopback address of its own at the port its Service exposes, so the kubelet's
+    name mapping (which keeps ports) takes Locust straight to it. ``service_manifests`` registers it
+    in the cluster the Kubernetes way for a backend outside the cluster: a Service without a
+    selector and an EndpointSlice with the server's address.
+    """
+
+    def __init__(self, port: int = 8080):
+        self._requests: Counter[str] = Counter()
+        self._lock = lock = threading.Lock()
+        counts = self._requests
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Locust's HttpUser uses it
+
+            def do_GET(self) -> None:
+                with lock:
+                    counts[self.path] += 1
+                body = b"ok\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.address = free_loopback_address(port)
+        self.port = port
+        self._server = ThreadingHTTPServer((self.address, port), Handler)
+        self._server.daemon_threads = True
+        # Locust's keep-alive connections would otherwise hold up close().
+        self._server.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="target", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    @property
+    def requests(self) -> Counter[str]:
+        """Requests so far, per path (a copy)."""
+        with self._lock:
+            return Counter(self._requests)
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def service_manifests(self, name: str, namespace: str = "default") -> list[dict[str, Any]]:
+        """A Service without a selector and its EndpointSlice, pointing at this server."""
+        port = {"name": "http", "port": self.port, "protocol": "TCP"}
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"ports": [port]},
+            },
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-local",
+                    "namespace": namespace,
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [self.address], "conditions": {"ready": True}}],
+                "ports": [port],
+            },
+        ]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> TargetServer:  # noqa: PYI034 - never subclassed
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def locust_stats(pod_ip: str, timeout: float = 2.0) -> dict[str, Any]:
+    """``/stats/requests`` from a Locust master's web port at its pod address."""
+    with urllib.request.urlopen(f"http://{pod_ip}:8089/stats/requests", timeout=timeout) as reply:
+        return json.load(reply)
