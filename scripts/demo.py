@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+import httpx2
 from lightkube import ApiError, Client
 from lightkube.codecs import from_dict, load_all_yaml
 from lightkube.config.kubeconfig import KubeConfig
@@ -30,9 +31,11 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod, Service
 
-import reconciler.informer  # noqa: F401 - defines the LocustTest resources for lightkube's codecs
 from reconciler.crds import crd_text
+from reconciler.informer import LocustTestV2  # also lets lightkube's codecs load LocustTests
 from tests.sandbox import FakeKubeProcess, OperatorProcess, TargetServer, locust_stats
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 # Locust workers send their numbers to the master every 3 s; the last ones come after the stop.
 WORKER_REPORT_SECONDS = 3
@@ -90,8 +93,9 @@ def main() -> int:
                 )
             print()
             for test in tests:
-                _summary(client, test)
-                _follow(client, test.metadata.name, test.metadata.namespace or "default", target)
+                _summary(client, cluster.url, test)
+                _follow(client, cluster.url, test.metadata.name,
+                        test.metadata.namespace or "default", target)
         finally:
             code = operator.stop() if operator else None
             cluster.stop()
@@ -108,7 +112,7 @@ def main() -> int:
 # --- Following a run ----------------------------------------------------------------------------
 
 
-def _follow(client: Client, name: str, namespace: str, target: TargetServer) -> None:
+def _follow(client: Client, api: str, name: str, namespace: str, target: TargetServer) -> None:
     """Pods coming up, workers connecting, live progress, final numbers, the Jobs' final state."""
     prefix = name.replace(".", "-")
     pods = _PodWatch(client, namespace, name)
@@ -154,7 +158,9 @@ def _follow(client: Client, name: str, namespace: str, target: TargetServer) -> 
         print("\r" + " " * 50 + "\r", end="")
     pods.poll()
     print()
-    _final_state(client, namespace, jobs, pods)
+    _wait(lambda: client.get(LocustTestV2, name, namespace=namespace).status.get("phase")
+          in ("Succeeded", "Failed"), f"{name} to finish")
+    _final_state(client, api, namespace, jobs, pods)
 
 
 class _Progress:
@@ -224,8 +230,11 @@ def _final_numbers(stats: dict[str, Any], target: TargetServer) -> None:
     print(f"  the target counted {target.total} requests ({paths})")
 
 
-def _final_state(client: Client, namespace: str, jobs: list[str], pods: _PodWatch) -> None:
-    print(f"$ kubectl get jobs,pods -n {namespace}")
+def _final_state(
+    client: Client, api: str, namespace: str, jobs: list[str], pods: _PodWatch
+) -> None:
+    print(f"$ kubectl get lotest,jobs,pods -n {namespace}")
+    _get_lotest(api, namespace)
     rows = [["JOB", "STATUS", "SUCCEEDED", "FAILED", "DURATION"]]
     for name in jobs:
         job = client.get(Job, name, namespace=namespace)
@@ -376,23 +385,20 @@ def _table(rows: list[list[str]]) -> None:
     print()
 
 
-def _summary(client: Client, created) -> None:
+def _get_lotest(api: str, namespace: str) -> None:
+    """`kubectl get lotest`: the CRD's printer columns, as the API server renders them."""
+    url = f"{api}/apis/locust.io/v2/namespaces/{namespace}/locusttests"
+    table = httpx2.get(url, headers={"Accept": TABLE}).json()
+    columns = [c["name"].upper() for c in table["columnDefinitions"] if c.get("priority", 0) == 0]
+    rows = [[str(cell) for cell, c in zip(row["cells"], table["columnDefinitions"])
+             if c.get("priority", 0) == 0] for row in table["rows"]]
+    _table([columns, *rows])
+
+
+def _summary(client: Client, api: str, created) -> None:
     name, namespace = created.metadata.name, created.metadata.namespace or "default"
-    test = client.get(type(created), name, namespace=namespace)
-    spec = test.spec
-    workers = spec["worker"]["replicas"] if "worker" in spec else spec["workerReplicas"]
     print(f"$ kubectl get lotest,svc,jobs -n {namespace}")
-    _table(
-        [
-            ["LOCUSTTEST", "WORKERS", "IMAGE", "AGE"],
-            [
-                name,
-                str(workers),
-                spec["image"],
-                _age(test.metadata.creationTimestamp),
-            ],
-        ]
-    )
+    _get_lotest(api, namespace)
     prefix = name.replace(".", "-")
     service = client.get(Service, f"{prefix}-master", namespace=namespace)
     ports = ",".join(f"{p.port}/{p.protocol}" for p in service.spec.ports)
