@@ -179,6 +179,32 @@ def test_a_locustfile_with_a_syntax_error_fails_its_pods_with_the_error(cluster:
         state = worker["status"]["containerStatuses"][0]["state"]["terminated"]
         assert state["exitCode"] == 1 and "SyntaxError" in state["message"]
     assert_stopped([p.pid for p in cluster.processes("default", "broken-")])
+    # The LocustTest says so: Failed, with the pods' reason, and a TestFailed event.
+    failed = cluster.wait_for_phase("default", "broken", "Failed")
+    conditions = {c["type"]: c for c in failed["conditions"]}
+    assert (conditions["TestCompleted"]["status"], conditions["TestCompleted"]["reason"]) == (
+        "True", "TestFailed")
+    wait_until(lambda: "TestFailed" in cluster.event_reasons("default", "broken"),
+               what="a TestFailed event")
+
+
+def test_a_missing_configmap_fails_the_test_and_names_it(cluster: Cluster) -> None:
+    cluster.apply(
+        locusttest(
+            "orphan",
+            "default",
+            master_seed=f"--locustfile {SRC}/locustfile.py -t 5s",
+            workers=1,
+            config_map="never-created",
+        )
+    )
+    # Like a real kubelet, the local one keeps the pods in ContainerCreating (FailedMount).
+    failed = cluster.wait_for_phase("default", "orphan", "Failed", timeout=60)
+    health = next(c for c in failed["conditions"] if c["type"] == "PodsHealthy")
+    assert health["reason"] == "ConfigurationError"
+    assert "ConfigMap not found (expected: never-created)" in health["message"]
+    assert cluster.processes("default", "orphan-") == []  # nothing ever started
+    cluster.kube.delete(API_VERSION, "LocustTest", "orphan", "default")
 
 
 def test_deleting_a_test_mid_run_stops_every_process(cluster: Cluster) -> None:
@@ -270,6 +296,14 @@ def test_a_locusttest_runs_a_distributed_load_test(cluster: Cluster, runs: dict[
         terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
         assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
     assert_stopped(run.pids)
+    # And the LocustTest followed it: Running with both workers, then Succeeded.
+    done = cluster.wait_for_phase("team-a", "load", "Succeeded")
+    assert done["expectedWorkers"] == 2 and done["startTime"] <= done["completionTime"]
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in done["conditions"]}
+    assert conditions["TestCompleted"] == ("True", "TestSucceeded")
+    assert conditions["PodsHealthy"][0] == "True"
+    wait_until(lambda: {"TestStarted", "TestCompleted"} <= set(
+        cluster.event_reasons("team-a", "load")), what="the phase events")
 
 
 def test_two_tests_at_once_do_not_interfere(cluster: Cluster, runs: dict[str, Run]) -> None:
