@@ -1,15 +1,15 @@
-"""A throwaway CA and serving certificates for tests of the HTTPS conversion webhook."""
+"""A throwaway CA and serving certificate for tests of the HTTPS conversion webhook.
+
+Issued by the charm's own `webhook_tls`, so the tests serve what production serves.
+"""
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from webhook_tls import ensure
 
 
 @dataclass(frozen=True)
@@ -27,41 +27,6 @@ class ServingCertificate:
 
 
 def serving_certificate(*dns_names: str) -> ServingCertificate:
-    """A CA, and a certificate it signed for `dns_names`, valid for a day."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return ServingCertificate(
-        ca_pem=ca.public_bytes(serialization.Encoding.PEM),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    """A new CA, and a certificate it signed for `dns_names`."""
+    tls = ensure(None, dns_names, datetime.now(timezone.utc))
+    return ServingCertificate(tls.ca_bundle.encode(), tls.cert.encode(), tls.key.encode())

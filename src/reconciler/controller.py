@@ -138,13 +138,14 @@ class Reconciler:
             now=now,
             grace_seconds=self._config.pod_health_grace_seconds,
         )
+        if result.status != current and not await self._write_status(key, result.status):
+            return DONE
+        # Recorded once the status is written: a failed write is retried, its events with it.
         for event in result.events:
             self._recorder.record(subject, event.type, event.reason, event.message)
         old_phase, new_phase = current.get("phase"), result.status.get("phase")
         if old_phase and old_phase != new_phase:
             log.info("LocustTest %s phase transition: %s -> %s", key, old_phase, new_phase)
-        if result.status != current and not await self._write_status(key, result.status):
-            return DONE
         if result.requeue_after:
             return Result(requeue=True, after=result.requeue_after)
         return DONE
@@ -164,7 +165,11 @@ class Reconciler:
                 foreign.append(f"{kind} {name}")
                 obj = None
             found[attr] = obj
-        pods = self._view.pods(key.namespace, (names.master_job, names.worker_job))
+        # Only the pods of these Jobs: a deleted namesake's pods may linger until collected.
+        jobs = {(job.get("metadata") or {}).get("uid")
+                for job in (found["master_job"], found["worker_job"]) if job}
+        pods = [pod for pod in self._view.pods(key.namespace, (names.master_job, names.worker_job))
+                if any(o.get("uid") in jobs for o in pod["metadata"].get("ownerReferences") or ())]
         return Children(pods=pods, **found), foreign
 
     async def _create_missing(
