@@ -107,7 +107,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("e2e")
-    kube = FakeKube(kubelet=KubeletSettings(root=root / "node")).start()
+    kube = FakeKube(kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True)).start()
     operator = None
     try:
         kube.jobs.auto = True
@@ -139,6 +139,7 @@ def locusttest(
     workers: int,
     config_map: str,
     worker_seed: str = f"--locustfile {SRC}/locustfile.py",
+    image: str = IMAGE,
 ) -> dict[str, Any]:
     """A v2 LocustTest, with the operator's defaults for everything but the autoquit window."""
     spec = {
@@ -151,7 +152,7 @@ def locusttest(
         "apiVersion": API_VERSION,
         "kind": "LocustTest",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"image": IMAGE, **spec},
+        "spec": {"image": image, **spec},
     }
 
 

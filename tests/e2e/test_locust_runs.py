@@ -207,6 +207,26 @@ def test_a_missing_configmap_fails_the_test_and_names_it(cluster: Cluster) -> No
     cluster.kube.delete(API_VERSION, "LocustTest", "orphan", "default")
 
 
+def test_an_image_that_cannot_be_pulled_fails_the_test(cluster: Cluster) -> None:
+    cluster.apply(
+        locustfile("unpullable-locustfile", "default", LOCUSTFILE),
+        locusttest(
+            "unpullable",
+            "default",
+            master_seed=f"--locustfile {SRC}/locustfile.py -t 5s",
+            workers=1,
+            config_map="unpullable-locustfile",
+            image="registry.invalid/locust:missing",
+        ),
+    )
+    failed = cluster.wait_for_phase("default", "unpullable", "Failed", timeout=60)
+    health = next(c for c in failed["conditions"] if c["type"] == "PodsHealthy")
+    assert health["reason"] == "ImagePullError"
+    assert 'Back-off pulling image "registry.invalid/locust:missing"' in health["message"]
+    assert cluster.processes("default", "unpullable-") == []
+    cluster.kube.delete(API_VERSION, "LocustTest", "unpullable", "default")
+
+
 def test_deleting_a_test_mid_run_stops_every_process(cluster: Cluster) -> None:
     target = cluster.target("doomed-target", "default")
     try:

@@ -3,7 +3,9 @@
 It plays the scheduler and the kubelet of a single node for the pods it can run: pods controlled
 by a Job whose main containers use an image in its table (by default the Locust image). Together
 with the Job controller in ``auto`` mode, a Job created through the API becomes processes, and the
-processes' exits become pod phases and, through the Job controller, Job conditions:
+processes' exits become pod phases and, through the Job controller, Job conditions. With
+``fail_unknown_images`` it also takes the Jobs' pods it cannot run, and reports their images as
+unpullable (``ImagePullBackOff``), as a node without registry access would:
 
 1. Scheduling: the pod is bound to the node (``spec.nodeName``, a ``Scheduled`` event) and gets its
    own loopback address as ``podIP`` (see ``containers`` for why and for every mapping rule).
@@ -82,6 +84,10 @@ class KubeletSettings:
     #: Image repository -> how to run it; pods whose main containers use none of these are
     #: left alone (a test can still drive them through ``FakeKube.jobs``).
     images: Mapping[str, LocalImage] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
+    #: A node without registry access: the main containers of a Job's pod whose image is not in
+    #: ``images`` fail to pull (``ImagePullBackOff``), as they would on such a node. Off, pods
+    #: whose main containers use no known image are left for tests to drive instead.
+    fail_unknown_images: bool = False
     node_name: str = "fakekube-node"
     #: At server stop, how long processes get between SIGTERM and SIGKILL.
     shutdown_grace_seconds: float = 10.0
@@ -263,7 +269,10 @@ class LocalKubelet:
             and status.get("phase", "Pending") == "Pending"
             and not status.get("podIP")
             and spec.get("nodeName") in (None, self.settings.node_name)
-            and any(self._image(c) for c in spec.get("containers") or ())
+            and (
+                self.settings.fail_unknown_images
+                or any(self._image(c) for c in spec.get("containers") or ())
+            )
         )
 
     def _image(self, container: Mapping[str, Any]) -> LocalImage | None:
@@ -374,6 +383,14 @@ class LocalKubelet:
             elif record.init and isinstance(record.state, Waiting):
                 # A regular init container the kubelet cannot run counts as done.
                 record.state = Terminated(0, "Completed", now(), now())
+        unpullable = [r for r in pod.state.containers if r.main and r.name not in pod.runnable]
+        if unpullable:
+            for record in unpullable:
+                record.state = Waiting("ImagePullBackOff", f'Back-off pulling image "{record.image}"')
+                self._event(pod, "Failed", f'Failed to pull image "{record.image}": this node '
+                            "has no registry access", warning=True)
+            self._publish(pod)
+            return
         commands: dict[str, LocalCommand] = {}
         for name, container in pod.runnable.items():
             record = pod.state.container(name)

@@ -285,6 +285,27 @@ def test_pods_it_cannot_run_are_left_to_the_test(node: FakeKube) -> None:
     assert node.kubelet.processes() == []
 
 
+def test_a_node_without_registry_access_fails_to_pull_unknown_images(tmp_path: Path) -> None:
+    settings = KubeletSettings(root=tmp_path / "node", images=IMAGES, fail_unknown_images=True)
+    with FakeKube(kubelet=settings) as kube:
+        kube.jobs.auto = True
+        kube.create(job("unpullable", container(image="registry.invalid/app:1")))
+        pod = pod_of(kube, "unpullable")
+        state = kube.wait_for(
+            lambda: (p := kube.get("v1", "Pod", pod["metadata"]["name"], "default"))
+            and (p["status"].get("containerStatuses") or [{}])[0].get("state", {}).get("waiting"),
+            message="a waiting container",
+        )
+        assert state == {"reason": "ImagePullBackOff",
+                         "message": 'Back-off pulling image "registry.invalid/app:1"'}
+        current = kube.get("v1", "Pod", pod["metadata"]["name"], "default")
+        assert current["status"]["phase"] == "Pending"
+        assert ("Warning", "Failed",
+                'Failed to pull image "registry.invalid/app:1": this node has no registry '
+                "access") in events(kube, pod)
+        assert kube.kubelet.processes() == []
+
+
 # --- Volumes ----------------------------------------------------------------------------------
 
 
