@@ -90,17 +90,25 @@ class Reconciler:
         self._recorder = recorder
         self._view = view
         self._clock = clock
+        # The status last written per test, with the resourceVersion it was computed from: until
+        # the cache shows the write, a reconcile would otherwise start from the stale status.
+        self._written: dict[TestKey, tuple[str | None, Mapping[str, Any]]] = {}
 
     async def reconcile(self, key: TestKey, test: Mapping[str, Any] | None) -> Result:
         """Bring `test` (the latest known state of `key`, None if deleted) to its desired state."""
         if test is None:
             log.debug("LocustTest %s not found, likely deleted", key)
+            self._written.pop(key, None)
             return DONE
         metadata = test.get("metadata") or {}
         if metadata.get("deletionTimestamp"):
+            self._written.pop(key, None)
             return DONE  # the garbage collector removes the children through ownerReferences
         subject = _involved(test, key)
         current = test.get("status") or {}
+        written = self._written.get(key)
+        if written and written[0] == metadata.get("resourceVersion"):
+            current = written[1]
         generation = int(metadata.get("generation") or 1)
         children, foreign = self._observe(key, metadata.get("uid"))
         owned = [c for c in (children.service, children.master_job, children.worker_job) if c]
@@ -138,8 +146,10 @@ class Reconciler:
             now=now,
             grace_seconds=self._config.pod_health_grace_seconds,
         )
-        if result.status != current and not await self._write_status(key, result.status):
-            return DONE
+        if result.status != current:
+            if not await self._write_status(key, result.status):
+                return DONE
+            self._written[key] = (metadata.get("resourceVersion"), result.status)
         # Recorded once the status is written: a failed write is retried, its events with it.
         for event in result.events:
             self._recorder.record(subject, event.type, event.reason, event.message)
