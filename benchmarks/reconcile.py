@@ -30,22 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from lightkube import AsyncClient, Client  # noqa: E402
-from lightkube.codecs import load_all_yaml  # noqa: E402
-from lightkube.config.kubeconfig import KubeConfig  # noqa: E402
-from lightkube.models.meta_v1 import ObjectMeta  # noqa: E402
-from lightkube.resources.batch_v1 import Job  # noqa: E402
-from lightkube.models.core_v1 import ObjectReference  # noqa: E402
-from lightkube.resources.core_v1 import Event, Namespace, Service  # noqa: E402
-from lightkube.types import PatchType  # noqa: E402
+from lightkube import AsyncClient, Client
+from lightkube.codecs import load_all_yaml
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.models.core_v1 import ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event, Namespace, Service
+from lightkube.types import PatchType
 
-from reconciler.config import OperatorConfig  # noqa: E402
-from reconciler.crds import crd_text  # noqa: E402
-from reconciler.informer import LocustTestV2  # noqa: E402
-from reconciler.resources import build_children  # noqa: E402
-from reconciler.spec import parse  # noqa: E402
-from reconciler.status import initial_status  # noqa: E402
-from tests.sandbox import FakeKubeProcess, OperatorProcess  # noqa: E402
+from reconciler.config import OperatorConfig
+from reconciler.crds import crd_text
+from reconciler.informer import LocustTestV2
+from reconciler.resources import build_children
+from reconciler.spec import parse
+from reconciler.status import initial_status
+from tests.sandbox import FakeKubeProcess, OperatorProcess
 
 
 def locusttest(name: str, namespace: str) -> dict:

@@ -9,10 +9,10 @@ and writes the status only when it changed, so restarts, retries and duplicate e
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.core_v1 import ConfigMap

@@ -18,7 +18,6 @@ from tests.integration.objects import (
     children,
     create,
     events_for,
-    get,
     locusttest,
     wait_for_children,
 )

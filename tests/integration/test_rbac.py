@@ -10,7 +10,6 @@ from lightkube.resources.batch_v1 import Job
 
 from reconciler.informer import LocustTestV2
 from tests.integration.conftest import OPERATOR_USER, wait_until
-from tests.integration.test_leader_election import ELECTION
 from tests.integration.objects import (
     children,
     create,
@@ -18,6 +17,7 @@ from tests.integration.objects import (
     locusttest,
     wait_for_children,
 )
+from tests.integration.test_leader_election import ELECTION
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "src" / "templates" / "rbac.yaml.j2"
 
