@@ -34,7 +34,7 @@ def granted() -> set[tuple[str, str, str]]:
 def test_every_request_of_the_reconciler_is_granted_by_its_cluster_role(
     client, start_operator, cluster
 ):
-    first = start_operator(**ELECTION)
+    first = start_operator(POD_HEALTH_GRACE_SECONDS="0", **ELECTION)
     wait_until(lambda: "now the leader" in first.log(), what="leadership")
     cluster.faults.add(verb="create", resource="jobs", status=500, times=2)
     create(client, locusttest("checked"))
@@ -52,6 +52,16 @@ def test_every_request_of_the_reconciler_is_granted_by_its_cluster_role(
     test.spec["worker"]["replicas"] = 9
     client.replace(test)
     wait_until(lambda: "Update operations on checked" in first.log(), what="the update")
+    # A pod stuck creating: the reconciler looks for the ConfigMap it mounts.
+    (pod,) = cluster.jobs.create_pods("default", "checked-master")
+    cluster.patch_status("v1", "Pod", pod["metadata"]["name"], {"phase": "Pending",
+                         "containerStatuses": [{"name": "checked-master", "ready": False,
+                                                "restartCount": 0, "image": "x", "imageID": "",
+                                                "state": {"waiting": {
+                                                    "reason": "ContainerCreating"}}}]},
+                         namespace="default")
+    wait_until(lambda: any(r.resource == "configmaps" for r in cluster.requests
+                           if r.user == OPERATOR_USER), what="the ConfigMap check")
     assert first.stop() == 0
     second = start_operator(**ELECTION)
     wait_until(lambda: "now the leader" in second.log(), what="leadership")

@@ -130,6 +130,7 @@ EXPECTED_RULES = {
     ("", "services"): {"get", "list", "watch", "create"},
     ("batch", "jobs"): {"get", "list", "watch", "create"},
     ("", "pods"): {"get", "list", "watch"},
+    ("", "configmaps"): {"get"},
     ("", "events"): {"create", "patch", "list"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
