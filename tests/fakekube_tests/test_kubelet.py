@@ -6,8 +6,6 @@ exact; the Locust image is used where Locust's own behaviour is the point.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +15,6 @@ from typing import Any
 import httpx2 as httpx
 import psutil
 import pytest
-import yaml
 from lightkube import ApiError, Client
 from lightkube.config.kubeconfig import KubeConfig
 
@@ -25,6 +22,7 @@ from tests.fakekube import FakeKube
 from tests.fakekube.containers import DEFAULT_IMAGES, LocalImage
 from tests.fakekube.fixtures import locust_processes
 from tests.fakekube.kubelet import KubeletSettings
+from tests.sandbox import FakeKubeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "fakekube/python:3"
@@ -516,27 +514,9 @@ def test_discovery_lists_the_log_subresource_and_endpoint_slices(node: FakeKube)
 
 
 def test_serve_with_the_local_kubelet_runs_locust_jobs(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakekube",
-            "serve",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--job-controller",
-            "auto",
-            "--kubelet",
-            "local",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = FakeKubeProcess(tmp_path, "--job-controller", "auto", "--kubelet", "local")
     try:
-        assert server.stdout and "listening" in server.stdout.readline()
-        url = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        url = server.url
         body = job("version", container(image="locustio/locust:2.47.0", args=["--version"]))
         assert httpx.post(f"{url}/apis/batch/v1/namespaces/default/jobs", json=body).is_success
 
@@ -554,9 +534,6 @@ def test_serve_with_the_local_kubelet_runs_locust_jobs(tmp_path: Path) -> None:
         assert log.text.startswith("locust 2.")
         assert (tmp_path / "node" / "default" / pod["metadata"]["name"] / "logs").is_dir()
     finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=15)
-        if server.stdout:
-            server.stdout.close()
+        code = server.stop()
     assert code == 0
     assert locust_processes() == []
