@@ -45,7 +45,7 @@ from reconciler.informer import LocustTestV2
 from reconciler.resources import build_children
 from reconciler.spec import parse
 from reconciler.status import initial_status
-from tests.sandbox import FakeKubeProcess, OperatorProcess
+from fakekube.sandbox import FakeKubeProcess, OperatorProcess
 
 
 def locusttest(name: str, namespace: str) -> dict:

@@ -1,3 +1,3 @@
 """Shared test configuration: the fake API server's fixtures are available to every test."""
 
-pytest_plugins = ["tests.fakekube.fixtures"]
+pytest_plugins = ["fakekube.fixtures"]

@@ -21,11 +21,11 @@ from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 
 from reconciler.crds import crd_text
-from tests.fakekube.fixtures import locust_processes
-from tests.fakekube.kubelet import KubeletSettings, ProcessInfo
-from tests.fakekube.server import FakeKube
+from fakekube.fixtures import locust_processes
+from fakekube.kubelet import KubeletSettings, ProcessInfo
+from fakekube.server import FakeKube
 from tests.integration.conftest import OPERATOR_USER, wait_until
-from tests.sandbox import OperatorProcess, TargetServer
+from fakekube.sandbox import OperatorProcess, TargetServer
 
 IMAGE = "locustio/locust:2.47.0"
 SRC = "/lotest/src"

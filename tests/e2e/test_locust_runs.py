@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import API_VERSION, SRC, Cluster, locustfile, locusttest
 from tests.integration.conftest import wait_until
-from tests.sandbox import TargetServer, locust_stats
+from fakekube.sandbox import TargetServer, locust_stats
 
 pytestmark = pytest.mark.timeout(240)
 

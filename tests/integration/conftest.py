@@ -11,8 +11,8 @@ from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 
 from reconciler.crds import crd_text
-from tests.fakekube.server import FakeKube
-from tests.sandbox import OperatorProcess
+from fakekube.server import FakeKube
+from fakekube.sandbox import OperatorProcess
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:

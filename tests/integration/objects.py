@@ -12,7 +12,7 @@ from lightkube.resources.core_v1 import Event, Service
 
 from reconciler.crds import crd_manifest
 from reconciler.informer import LocustTestV1, LocustTestV2
-from tests.fakekube.server import FakeKube
+from fakekube.server import FakeKube
 from tests.integration.conftest import wait_until
 
 IMAGE = "locustio/locust:2.47.0"

@@ -12,7 +12,7 @@ import yaml
 from reconciler.crds import ConversionWebhook, crd_manifest
 from reconciler.informer import LocustTestV1, LocustTestV2
 from tests.certs import serving_certificate
-from tests.fakekube.server import FakeKube
+from fakekube.server import FakeKube
 from tests.integration.objects import (
     create,
     locusttest,
@@ -20,7 +20,7 @@ from tests.integration.objects import (
     status,
     wait_for_children,
 )
-from tests.sandbox import free_port
+from fakekube.sandbox import free_port
 
 SERVICE = ("model", "locust-operator")  # where the charm's Service would be
 DEPRECATION = "locust.io/v1 LocustTest is deprecated, migrate to locust.io/v2"

@@ -4,7 +4,7 @@ import asyncio
 
 from reconciler.metrics import CONTROLLER, RECONCILE_TOTAL
 from reconciler.probes import Probes
-from tests.sandbox import free_port
+from fakekube.sandbox import free_port
 
 
 async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str]:

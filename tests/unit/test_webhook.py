@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.webhook import ConversionWebhook
 from tests.certs import serving_certificate
-from tests.sandbox import free_port
+from fakekube.sandbox import free_port
 
 V1_TEST = {
     "apiVersion": "locust.io/v1",

@@ -14,7 +14,7 @@ import charm_config
 import webhook_tls
 import workload
 from charm import WEBHOOK_TLS_LABEL, LocustOperatorCharm
-from tests.fakekube.server import FakeKube
+from fakekube.server import FakeKube
 from webhook_tls import WebhookTLS
 
 APP = "locust-operator"

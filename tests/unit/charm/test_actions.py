@@ -15,7 +15,7 @@ from reconciler.config import OperatorConfig
 from reconciler.crds import crd_manifest
 from reconciler.resources import build_children, master_args, to_dict, worker_args
 from reconciler.spec import parse
-from tests.fakekube.server import FakeKube
+from fakekube.server import FakeKube
 from tests.unit.charm.conftest import (
     APP,
     CRD,

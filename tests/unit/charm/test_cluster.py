@@ -10,7 +10,7 @@ import pytest
 from ops import testing
 
 from reconciler.crds import crd_manifest
-from tests.fakekube.server import FakeKube
+from fakekube.server import FakeKube
 from tests.unit.charm.conftest import (
     APP,
     CRD,

@@ -25,8 +25,8 @@ import webhook_tls
 import workload
 from charm import LocustOperatorCharm
 from reconciler.webhook import ConversionWebhook
-from tests.fakekube.server import FakeKube
-from tests.sandbox import free_port
+from fakekube.server import FakeKube
+from fakekube.sandbox import free_port
 from tests.unit.charm.conftest import (
     APP,
     CRD,

@@ -14,8 +14,8 @@ from lightkube import ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import PatchType
 
-from tests.fakekube import FakeKube, StatusError
-from tests.fakekube.cel import compile_expression
+from fakekube import FakeKube, StatusError
+from fakekube.cel import compile_expression
 
 from .gadgets import V1, V2, gadget_v1, gadget_v2, gadgets_crd, same_shape_crd, version
 

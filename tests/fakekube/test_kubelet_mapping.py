@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakekube.containers import (
+from fakekube.containers import (
     LOCUST_IMAGE,
     ContainerNotCreated,
     NoEndpointYet,

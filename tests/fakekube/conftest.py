@@ -13,7 +13,7 @@ from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 
-from tests.fakekube import FakeKube
+from fakekube import FakeKube
 
 CRD_FILE = Path(__file__).with_name("widgets_crd.yaml")
 Widget = create_namespaced_resource("example.com", "v1", "Widget", "widgets")

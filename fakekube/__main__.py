@@ -1,4 +1,4 @@
-"""``python -m tests.fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
+"""``python -m fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
 [--kubelet local [--kubelet-dir DIR]]``
 
 Serves the fake API server until SIGTERM or SIGINT, then exits 0 (after stopping every process
@@ -18,7 +18,7 @@ from .server import FakeKube
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakekube", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fakekube", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a standalone fake API server")
     serve.add_argument(

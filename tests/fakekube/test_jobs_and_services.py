@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .conftest import job
 

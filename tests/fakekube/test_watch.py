@@ -17,7 +17,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import on_error_retry
 
-from tests.fakekube import FakeKube
+from fakekube import FakeKube
 
 from .conftest import configmap
 

@@ -18,11 +18,11 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.config.kubeconfig import KubeConfig
 
-from tests.fakekube import FakeKube
-from tests.fakekube.containers import DEFAULT_IMAGES, LocalImage
-from tests.fakekube.fixtures import locust_processes
-from tests.fakekube.kubelet import KubeletSettings
-from tests.sandbox import FakeKubeProcess
+from fakekube import FakeKube
+from fakekube.containers import DEFAULT_IMAGES, LocalImage
+from fakekube.fixtures import locust_processes
+from fakekube.kubelet import KubeletSettings
+from fakekube.sandbox import FakeKubeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "fakekube/python:3"

@@ -13,7 +13,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap
 
-from tests.fakekube import FakeKube
+from fakekube import FakeKube
 
 from .conftest import configmap, job
 

@@ -1,8 +1,9 @@
 """Processes for the local sandbox: the fake API server and the operator, as a user would run them.
 
-Used by the integration tests, the end-to-end tests, the demo and the benchmark, so all of them
-exercise the operator exactly as it runs in production: a separate process reading an ordinary
-kubeconfig. Also the system under test of the end-to-end runs: a small HTTP server the Locust pods
+Used by the integration tests, the end-to-end tests, the demo, `make sandbox` and the benchmark, so
+all of them exercise the operator exactly as it runs in production: a separate process reading an
+ordinary kubeconfig. The operator is only ever started as a command (`python -m reconciler.cli
+run`), never imported: the fake cluster stays independent of the product it tests. Also the system under test of the end-to-end runs: a small HTTP server the Locust pods
 load, reachable in the fake cluster through a Service.
 """
 
@@ -44,12 +45,12 @@ def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 class FakeKubeProcess:
-    """`python -m tests.fakekube serve` in its own process (its own CPU, as a real apiserver has)."""
+    """`python -m fakekube serve` in its own process (its own CPU, as a real apiserver has)."""
 
     def __init__(self, workdir: Path, *extra_args: str):
         self.kubeconfig = workdir / "kubeconfig"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakekube", "serve", "--kubeconfig", str(self.kubeconfig),
+            [sys.executable, "-m", "fakekube", "serve", "--kubeconfig", str(self.kubeconfig),
              *extra_args],
             cwd=ROOT, env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,

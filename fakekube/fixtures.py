@@ -1,6 +1,6 @@
 """Pytest fixtures: ``fakekube`` (a started server per test) and ``kubeconfig`` (a file for it).
 
-Enable with ``pytest_plugins = ["tests.fakekube.fixtures"]`` in a conftest. That also checks, once
+Enable with ``pytest_plugins = ["fakekube.fixtures"]`` in a conftest. That also checks, once
 the whole session is over, that no Locust process started by a local kubelet outlived it.
 """
 

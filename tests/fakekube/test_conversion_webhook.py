@@ -21,7 +21,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import PatchType
 
 from tests.certs import ServingCertificate, serving_certificate
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .gadgets import V1, V2, gadget_v1, gadget_v2, gadgets_crd
 

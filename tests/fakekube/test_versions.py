@@ -12,7 +12,7 @@ import yaml
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .gadgets import TABLE, V1, V2, gadget_v1, same_shape_crd, version
 

@@ -11,9 +11,9 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import PatchType
 
-from tests.fakekube import FakeKube
-from tests.fakekube.builtins import builtin_list_strategy
-from tests.fakekube.patch import json_patch, merge_patch, strategic_merge
+from fakekube import FakeKube
+from fakekube.builtins import builtin_list_strategy
+from fakekube.patch import json_patch, merge_patch, strategic_merge
 
 from .conftest import configmap, widget
 

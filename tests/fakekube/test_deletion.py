@@ -10,7 +10,7 @@ from lightkube import Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.types import CascadeType
 
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .conftest import configmap, job, widget
 

@@ -1,4 +1,4 @@
-"""``python -m tests.fakekube serve`` as the demo and the benchmark run it."""
+"""``python -m fakekube serve`` as the demo and the benchmark run it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.core_v1 import Namespace
 
-from tests.sandbox import FakeKubeProcess
+from fakekube.sandbox import FakeKubeProcess
 
 
 def test_serve_writes_a_kubeconfig_answers_and_exits_zero_on_sigterm(tmp_path: Path) -> None:

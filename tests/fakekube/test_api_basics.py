@@ -9,7 +9,7 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .conftest import configmap
 

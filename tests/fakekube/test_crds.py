@@ -13,7 +13,7 @@ import pytest
 import yaml
 from lightkube import ApiError, Client
 
-from tests.fakekube import FakeKube, StatusError
+from fakekube import FakeKube, StatusError
 
 from .conftest import CRD_FILE, Widget, load_yaml, widget
 

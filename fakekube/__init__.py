@@ -1,0 +1,20 @@
+"""A fake Kubernetes API server for tests and demos (see ``server.FakeKube``), with a local kubelet
+that runs the pods of Jobs as processes (see ``kubelet.LocalKubelet``)."""
+
+from .containers import LocalImage
+from .errors import StatusError
+from .faults import FaultRule
+from .kubelet import KubeletSettings
+from .requestlog import RequestRecord
+from .server import FakeKube, JobControls, KubeletControls
+
+__all__ = [
+    "FakeKube",
+    "FaultRule",
+    "JobControls",
+    "KubeletControls",
+    "KubeletSettings",
+    "LocalImage",
+    "RequestRecord",
+    "StatusError",
+]
