@@ -1,4 +1,5 @@
-# Two entry points for newcomers: `make demo` and `make test`. Each sets up what it needs.
+# Two entry points for newcomers: `make demo` and `make test`. Each sets up what it needs;
+# `make help` lists the others.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,13 +7,17 @@ STAMP := $(VENV)/.installed
 CHARMCRAFT_VENV := .venv-charmcraft
 CHARMCRAFT_STAMP := $(CHARMCRAFT_VENV)/.installed
 
-.PHONY: demo test unit charm-check bench lint clean
+.PHONY: help demo test unit charm-check lint run bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
+
+## help: list the targets
+help:
+	@awk -F': ' '/^## /{ printf "  %-12s %s\n", substr($$1, 4), $$2 }' $(MAKEFILE_LIST)
 
 ## demo: run an operator against the built-in fake cluster and show what it creates
 demo: $(STAMP)
@@ -37,6 +42,17 @@ $(CHARMCRAFT_STAMP):
 charm-check: $(CHARMCRAFT_STAMP)
 	$(CHARMCRAFT_VENV)/bin/charmcraft expand-extensions > /dev/null
 	@echo "charmcraft expand-extensions: ok"
+
+## lint: ruff (format and lint) and mypy on src/
+lint: $(STAMP)
+	$(BIN)/ruff format --check src
+	$(BIN)/ruff check src
+	$(BIN)/mypy src
+
+## run: start the operator against the current kubeconfig (KUBECONFIG or ~/.kube/config)
+run: $(STAMP)
+	@test -f "$${KUBECONFIG:-$$HOME/.kube/config}" || { echo "make run: no kubeconfig at $${KUBECONFIG:-$$HOME/.kube/config}: set KUBECONFIG, or start a local cluster with make sandbox" >&2; exit 2; }
+	$(BIN)/locust-operator run
 
 ## bench: speed and memory figures against the fake cluster (printed, never asserted)
 bench: $(STAMP)

@@ -41,10 +41,10 @@ from lightkube.types import PatchType
 
 from reconciler.config import OperatorConfig
 from reconciler.crds import crd_text
-from reconciler.informer import LocustTestV2
+from reconciler.api.types import LocustTestV2
 from reconciler.resources import build_children
-from reconciler.spec import parse
-from reconciler.status import initial_status
+from reconciler.api.parse import parse
+from reconciler.status.phase import initial_status
 from fakekube.sandbox import FakeKubeProcess, OperatorProcess
 
 

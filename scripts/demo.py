@@ -32,7 +32,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod, Service
 
 from reconciler.crds import crd_text
-from reconciler.informer import LocustTestV2  # also lets lightkube's codecs load LocustTests
+from reconciler.api.types import LocustTestV2  # also lets lightkube's codecs load LocustTests
 from fakekube.sandbox import FakeKubeProcess, OperatorProcess, TargetServer, locust_stats
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"

@@ -13,48 +13,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import ops
 
 import charm_config
-import cluster
+import cluster_objects
+import kube
+import reports
 import webhook_tls
 import workload
 from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
-from reconciler.config import is_dns1123_label, is_dns1123_subdomain
+from reports import DescribeTestParams, ListTestsParams
 from webhook_tls import WebhookTLS
 
 logger = logging.getLogger(__name__)
 
 # The application secret that keeps the conversion webhook's CA and serving certificate.
 WEBHOOK_TLS_LABEL = "webhook-tls"
-
-
-@dataclass(frozen=True)
-class ListTestsParams:
-    """Parameters of the list-tests action."""
-
-    namespace: str = ""
-
-    def __post_init__(self) -> None:
-        if self.namespace and not is_dns1123_label(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
-
-
-@dataclass(frozen=True)
-class DescribeTestParams:
-    """Parameters of the describe-test action."""
-
-    name: str
-    namespace: str = ""
-
-    def __post_init__(self) -> None:
-        if not is_dns1123_subdomain(self.name):
-            raise ValueError(f"name {self.name!r} is not a valid LocustTest name")
-        if self.namespace and not is_dns1123_label(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
 
 
 class LocustOperatorCharm(ops.CharmBase):
@@ -124,16 +100,16 @@ class LocustOperatorCharm(ops.CharmBase):
         if not self.unit.is_leader() or self.app.planned_units() > 0:
             return
         try:
-            cluster.delete_rbac(cluster.client(self.app.name), self.app.name, self.model.name)
-        except cluster.ClusterError as error:
+            cluster_objects.delete_rbac(kube.client(self.app.name), self.app.name, self.model.name)
+        except kube.ClusterError as error:
             logger.warning("Could not delete the ClusterRole and binding: %s", error.message)
 
     def _on_list_tests(self, event: ops.ActionEvent) -> None:
         params = event.load_params(ListTestsParams, errors="fail")
         try:
-            kube = cluster.client(self.app.name)
-            results = cluster.list_tests(kube, self.app.name, params.namespace or None)
-        except cluster.ClusterError as error:
+            client = kube.client(self.app.name)
+            results = reports.list_tests(client, self.app.name, params.namespace or None)
+        except kube.ClusterError as error:
             event.fail(error.message)
             return
         event.set_results(results)
@@ -145,11 +121,11 @@ class LocustOperatorCharm(ops.CharmBase):
             # The arguments depend on no option: show what the defaults give.
             loaded = charm_config.load(CharmConfig(), app=self.app.name, namespace=self.model.name)
         try:
-            kube = cluster.client(self.app.name)
-            results = cluster.describe_test(
-                kube, self.app.name, params.name, params.namespace or None, loaded.operator
+            client = kube.client(self.app.name)
+            results = reports.describe_test(
+                client, self.app.name, params.name, params.namespace or None, loaded.operator
             )
-        except cluster.ClusterError as error:
+        except kube.ClusterError as error:
             event.fail(error.message)
             return
         event.set_results(results)
@@ -213,13 +189,15 @@ class LocustOperatorCharm(ops.CharmBase):
         The leader first creates them, or renews them when due; another unit gets None until the
         leader has created them.
         """
+        secret: ops.Secret | None
+        current: WebhookTLS | None = None
         try:
-            secret = self.model.get_secret(label=WEBHOOK_TLS_LABEL)
+            secret = found = self.model.get_secret(label=WEBHOOK_TLS_LABEL)
         except ops.SecretNotFoundError:
-            secret, current = None, None
+            secret = None
         else:
             try:
-                current = WebhookTLS.from_secret(secret.get_content(refresh=True))
+                current = WebhookTLS.from_secret(found.get_content(refresh=True))
             except ValueError as error:  # says which part is damaged, never its content
                 logger.warning("The webhook certificate secret is unusable: %s", error)
                 current = None
@@ -282,9 +260,11 @@ class LocustOperatorCharm(ops.CharmBase):
         tls = self._webhook_tls
         assert tls is not None  # the leader always has one
         try:
-            kube = cluster.client(self.app.name)
-            cluster.apply_cluster_objects(kube, self.app.name, self.model.name, tls.ca_bundle)
-        except cluster.ClusterError as error:
+            client = kube.client(self.app.name)
+            cluster_objects.apply_cluster_objects(
+                client, self.app.name, self.model.name, tls.ca_bundle
+            )
+        except kube.ClusterError as error:
             self._stored.cluster_problem = error.message
             self._stored.cluster_problem_blocking = error.blocking
         else:

@@ -14,8 +14,13 @@ from pathlib import Path
 import yaml
 
 from . import __version__
-from .config import ConfigError, OperatorConfig, is_dns1123_label
+from .api.parse import parse
+from .api.syntax import is_dns1123_label
+from .api.types import SpecError
+from .config import ConfigError, OperatorConfig
 from .crds import ConversionWebhook, crd_manifest
+from .resources import build_children, to_yaml
+from .runtime.operator import run
 
 EXIT_INVALID = 2
 DEFAULT_WEBHOOK_SERVICE_PORT = 443
@@ -31,20 +36,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     render = commands.add_parser(
         "render", help="print the objects the operator would create for a LocustTest file"
     )
-    render.add_argument("file", help="a LocustTest manifest (YAML, one or more documents; - for stdin)")
+    render.add_argument(
+        "file", help="a LocustTest manifest (YAML, one or more documents; - for stdin)"
+    )
     crd = commands.add_parser(
         "crd",
         help="print the LocustTest CustomResourceDefinition",
         description="Print the LocustTest CRD. Without a conversion webhook only v2 is served; "
         "with one (the operator's /convert, run with ENABLE_WEBHOOKS=true), v1 is served too.",
     )
-    crd.add_argument("--webhook-service", metavar="NAMESPACE/NAME",
-                     help="the Service in front of the operator's conversion webhook")
-    crd.add_argument("--webhook-port", metavar="PORT",
-                     help=f"that Service's port (default {DEFAULT_WEBHOOK_SERVICE_PORT})")
-    crd.add_argument("--ca-bundle", metavar="FILE",
-                     help="the PEM CA certificate that signed the webhook's serving certificate "
-                     "(required with --webhook-service)")
+    crd.add_argument(
+        "--webhook-service",
+        metavar="NAMESPACE/NAME",
+        help="the Service in front of the operator's conversion webhook",
+    )
+    crd.add_argument(
+        "--webhook-port",
+        metavar="PORT",
+        help=f"that Service's port (default {DEFAULT_WEBHOOK_SERVICE_PORT})",
+    )
+    crd.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="the PEM CA certificate that signed the webhook's serving certificate "
+        "(required with --webhook-service)",
+    )
     commands.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
 
@@ -60,15 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     if args.command == "render":
         return _render(args.file, config)
-    from .runtime import run  # imported late: render and crd never load the async runtime
-
     return run(config)
 
 
 def _render(file: str, config: OperatorConfig) -> int:
-    from .resources import build_children, to_yaml
-    from .spec import SpecError, parse
-
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]

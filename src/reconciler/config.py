@@ -1,17 +1,19 @@
 """Operator settings, read once from environment variables and validated at startup.
 
-The variable names are upstream's (POD_CPU_REQUEST, METRICS_EXPORTER_IMAGE, KAFKA_*, ...) so that an
-existing deployment's environment carries over; LOG_LEVEL, WATCH_NAMESPACES, the health and metrics
-ports, the leader-election settings and POD_HEALTH_GRACE_SECONDS are ours. Three rules decide what
-an empty value means:
+The variable names are upstream's (POD_CPU_REQUEST, METRICS_EXPORTER_IMAGE, KAFKA_*, ...) so that
+an existing deployment's environment carries over; LOG_LEVEL, WATCH_NAMESPACES, the health and
+metrics ports, the leader-election settings and POD_HEALTH_GRACE_SECONDS are ours. Three rules
+decide what an empty value means:
 
-* a resource quantity set to "" is omitted from the pods (no request or limit), as upstream documents;
+* a resource quantity set to "" is omitted from the pods (no request or limit), as upstream
+  documents;
 * a per-role quantity (MASTER_POD_*, WORKER_POD_*) set to "" falls back to the unified POD_* value,
   as upstream: the role settings refine the unified ones, they cannot remove a request or limit;
-* any other empty value means "use the default", so a blank line in a manifest never breaks the operator.
+* any other empty value means "use the default", so a blank line in a manifest never breaks the
+  operator.
 
-Every invalid value is reported at once, naming the variable and the value, so a user fixes them all in
-one go instead of one restart at a time.
+Every invalid value is reported at once, naming the variable and the value, so a user fixes them
+all in one go instead of one restart at a time.
 """
 
 from __future__ import annotations
@@ -24,24 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .api.syntax import dns1123_problem, is_dns1123_label, is_quantity
+
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
-# A Kubernetes resource.Quantity: a decimal number with an optional binary (Ki..Ei), decimal (n..E)
-# or exponent suffix. Stricter than a float parse: "1.5 Gi" or "10MB" are rejected, as the apiserver does.
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-# Kubernetes' own wording (apimachinery's validation), so a message reads like the apiserver's.
-DNS1123_LABEL_RULE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character"
-)
-DNS1123_SUBDOMAIN_RULE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character"
-)
 # What Go's strconv.Atoi accepts: Python's int() would also take "1_000" and non-ASCII digits.
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # The forms Go's strconv.ParseBool accepts, so values that worked upstream keep working.
@@ -61,21 +49,6 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {reason}" for reason in problems.values())
         super().__init__(f"invalid operator configuration:\n{lines}")
-
-
-def is_quantity(value: str) -> bool:
-    """True if `value` parses as a Kubernetes resource quantity."""
-    return bool(_QUANTITY.match(value))
-
-
-def is_dns1123_label(value: str) -> bool:
-    """True for a valid namespace name (an RFC 1123 label)."""
-    return bool(_DNS1123_LABEL.match(value))
-
-
-def is_dns1123_subdomain(value: str) -> bool:
-    """True for a valid object name (an RFC 1123 subdomain)."""
-    return bool(_DNS1123_SUBDOMAIN.match(value))
 
 
 @dataclass(frozen=True)
@@ -121,7 +94,7 @@ class ExporterSettings:
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Kafka connection settings, passed to every Locust container for tests that report to Kafka."""
+    """Kafka connection settings, passed to every Locust container (for tests that use Kafka)."""
 
     bootstrap_servers: str
     security_enabled: bool
@@ -183,7 +156,9 @@ class OperatorConfig:
     metrics_port: int = 8080
     max_concurrent_reconciles: int = 16
     leader_election: LeaderElectionSettings = field(
-        default_factory=lambda: LeaderElectionSettings(False, "locust-operator", "default", 15, 10, 2)
+        default_factory=lambda: LeaderElectionSettings(
+            False, "locust-operator", "default", 15, 10, 2
+        )
     )
 
     @classmethod
@@ -310,20 +285,8 @@ def _own_namespace() -> str:
         return "default"
 
 
-def _dns1123_problem(value: str, *, label: bool) -> str | None:
-    """Why `value` is not an RFC 1123 label (or subdomain), in Kubernetes' words; None if it is."""
-    longest = 63 if label else 253
-    if len(value) > longest:
-        return f"must be no more than {longest} characters"
-    if label and not is_dns1123_label(value):
-        return DNS1123_LABEL_RULE
-    if not label and not is_dns1123_subdomain(value):
-        return DNS1123_SUBDOMAIN_RULE
-    return None
-
-
 class _Reader:
-    """Reads typed values from an environment, collecting problems instead of stopping at the first.
+    """Reads typed values from an environment, collecting problems rather than stopping at one.
 
     `read` records every variable looked up, which is how SETTINGS lists them all.
     """
@@ -417,7 +380,7 @@ class _Reader:
         raw = self._raw(name)
         if raw is None:
             return default
-        problem = _dns1123_problem(raw, label=label)
+        problem = dns1123_problem(raw, label=label)
         if problem is not None:
             self.problem(name, f"not a valid {what}: {problem}", raw)
             return default
@@ -450,7 +413,9 @@ class _Reader:
             elif is_quantity(value.strip()):
                 values[attr] = value.strip()
             else:
-                self.problem(var, "not a valid Kubernetes quantity (e.g. 500m, 1, 256Mi, 1Gi)", value)
+                self.problem(
+                    var, "not a valid Kubernetes quantity (e.g. 500m, 1, 256Mi, 1Gi)", value
+                )
                 values[attr] = getattr(defaults, attr)
         return ResourceSettings(**values)
 

@@ -18,26 +18,33 @@ from lightkube import ApiError, AsyncClient
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import PatchType
 
+from .api.naming import ObjectKey, child_names
+from .api.parse import parse
+from .api.types import LocustTestV2, SpecError, TestSpec
 from .config import OperatorConfig
-from .events import WARNING, EventRecorder, InvolvedObject
-from .informer import LocustTestV2, ObjectKey
-from .resources import GENERATION_ANNOTATION, build_children, flag_conflicts, names_for
-from .spec import SpecError, TestSpec, parse
-from .status import (
+from .resources import build_children
+from .resources.command import flag_conflicts
+from .resources.labels import GENERATION_ANNOTATION
+from .status.conditions import (
+    NORMAL,
     READY,
     TERMINAL,
-    Children,
+    WARNING,
+    InvolvedObject,
     condition,
-    evaluate,
-    invalid_status,
     parse_time,
 )
+from .status.phase import Children, evaluate, invalid_status
 
 log = logging.getLogger(__name__)
 
 TestKey = ObjectKey
 # Shown in ResourceDeleted events and logs, as upstream names them.
-_CHILD_LABELS = {"service": "Master Service", "master_job": "Master Job", "worker_job": "Worker Job"}
+_CHILD_LABELS = {
+    "service": "Master Service",
+    "master_job": "Master Job",
+    "worker_job": "Worker Job",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,12 @@ DONE = Result()
 REQUEUE = Result(requeue=True)
 
 
+class EventRecorder(Protocol):
+    """Where the controller records Events: queued, written off the reconcile path."""
+
+    def record(self, subject: InvolvedObject, type_: str, reason: str, message: str) -> None: ...
+
+
 class ClusterView(Protocol):
     """The caches the controller reads a test's children from."""
 
@@ -67,7 +80,7 @@ class ClusterView(Protocol):
 
     def job(self, key: ObjectKey) -> Mapping[str, Any] | None: ...
 
-    def pods(self, namespace: str, job_names: Sequence[str]) -> list[Mapping[str, Any]]: ...
+    def pods(self, namespace: str, job_names: Sequence[str]) -> Sequence[Mapping[str, Any]]: ...
 
 
 def _utcnow() -> datetime:
@@ -122,22 +135,26 @@ class Reconciler:
         if current.get("phase") in TERMINAL:
             return DONE
         created_generation = _created_generation(children.master_job)
-        if created_generation and generation > created_generation and (
-            current.get("observedGeneration") != generation
+        if (
+            created_generation
+            and generation > created_generation
+            and (current.get("observedGeneration") != generation)
         ):
             log.info("LocustTest updated: %s in namespace: %s.", key.name, key.namespace)
             log.info("Update operations on %s are not currently supported!", key.name)
         if spec is not None and not children.complete:
-            children = await self._create_missing(spec, subject, children, foreign, current)
-            if children is None:
+            created = await self._create_missing(spec, subject, children, foreign, current)
+            if created is None:
                 return REQUEUE
+            children = created
             created_generation = created_generation or spec.generation
         now = self._clock()
         result = evaluate(
             current,
             generation=generation,
-            expected_workers=spec.worker_replicas if spec else int(
-                current.get("expectedWorkers") or 0),
+            expected_workers=spec.worker_replicas
+            if spec
+            else int(current.get("expectedWorkers") or 0),
             children=children,
             created_generation=created_generation,
             foreign=foreign,
@@ -162,7 +179,7 @@ class Reconciler:
 
     def _observe(self, key: TestKey, uid: str | None) -> tuple[Children, list[str]]:
         """The test's children from the caches; those owned by another object count as absent."""
-        names = names_for(key.name)
+        names = child_names(key.name)
         found: dict[str, Mapping[str, Any] | None] = {}
         foreign = []
         for attr, kind, lookup, name in (
@@ -176,10 +193,16 @@ class Reconciler:
                 obj = None
             found[attr] = obj
         # Only the pods of these Jobs: a deleted namesake's pods may linger until collected.
-        jobs = {(job.get("metadata") or {}).get("uid")
-                for job in (found["master_job"], found["worker_job"]) if job}
-        pods = [pod for pod in self._view.pods(key.namespace, (names.master_job, names.worker_job))
-                if any(o.get("uid") in jobs for o in pod["metadata"].get("ownerReferences") or ())]
+        jobs = {
+            (job.get("metadata") or {}).get("uid")
+            for job in (found["master_job"], found["worker_job"])
+            if job
+        }
+        pods = [
+            pod
+            for pod in self._view.pods(key.namespace, (names.master_job, names.worker_job))
+            if any(o.get("uid") in jobs for o in pod["metadata"].get("ownerReferences") or ())
+        ]
         return Children(pods=pods, **found), foreign
 
     async def _create_missing(
@@ -193,41 +216,55 @@ class Reconciler:
         """Create the absent children in order; None if a 409 Conflict asks to look again."""
         ready = condition(current, READY)
         was_created = bool(ready and ready.get("status") == "True")
-        found = {"service": children.service, "master_job": children.master_job,
-                 "worker_job": children.worker_job}
+        found = {
+            "service": children.service,
+            "master_job": children.master_job,
+            "worker_job": children.worker_job,
+        }
         created_any = False
         if not was_created:
             _warn_about_flag_conflicts(spec)
-        for attr, child in zip(found, build_children(spec, self._config)):
+        for attr, child in zip(found, build_children(spec, self._config), strict=True):
+            assert child.metadata is not None
             kind, name = child.kind, child.metadata.name
             if found[attr] is not None or f"{kind} {name}" in foreign:
                 continue
             try:
-                made = await self._client.create(child, namespace=spec.namespace)
+                made = await self._client.create(child)
             except ApiError as error:
                 if _reason(error) == "AlreadyExists":
                     log.debug("%s %s already exists", kind, name)
                     continue
                 if error.status.code == 409:
-                    log.info("Conflict creating %s %s, retrying: %s", kind, name,
-                             error.status.message)
+                    log.info(
+                        "Conflict creating %s %s, retrying: %s", kind, name, error.status.message
+                    )
                     return None
-                self._recorder.record(subject, WARNING, "CreateFailed",
-                                      f"Failed to create {kind} {name}: {error.status.message}")
+                self._recorder.record(
+                    subject,
+                    WARNING,
+                    "CreateFailed",
+                    f"Failed to create {kind} {name}: {error.status.message}",
+                )
                 raise
             if was_created:
                 # Only now is it certain the child was gone, not merely missing from a cache.
-                log.info("%s externally deleted, recreated it for %s", _CHILD_LABELS[attr],
-                         spec.name)
+                log.info(
+                    "%s externally deleted, recreated it for %s", _CHILD_LABELS[attr], spec.name
+                )
                 self._recorder.record(
-                    subject, WARNING, "ResourceDeleted",
-                    f"{_CHILD_LABELS[attr]} {name} was deleted externally, will attempt recreation")
+                    subject,
+                    WARNING,
+                    "ResourceDeleted",
+                    f"{_CHILD_LABELS[attr]} {name} was deleted externally, "
+                    "will attempt recreation",
+                )
             elif not created_any:
                 log.info("LocustTest created: '%s'", spec.name)
             created_any = True
             found[attr] = made.to_dict()
             log.info("Created %s %s in namespace %s", kind, name, spec.namespace)
-            self._recorder.record(subject, "Normal", "Created", f"Created {kind} {name}")
+            self._recorder.record(subject, NORMAL, "Created", f"Created {kind} {name}")
         return Children(pods=children.pods, **found)
 
     async def _missing_config_maps(
@@ -252,8 +289,14 @@ class Reconciler:
                     raise
         return missing
 
-    async def _invalid(self, key: TestKey, subject: InvolvedObject, current: Mapping[str, Any],
-                       generation: int, problem: str) -> Result:
+    async def _invalid(
+        self,
+        key: TestKey,
+        subject: InvolvedObject,
+        current: Mapping[str, Any],
+        generation: int,
+        problem: str,
+    ) -> Result:
         ready = condition(current, READY)
         if ready and ready.get("reason") == "InvalidSpec" and ready.get("message") == problem:
             return DONE
@@ -265,8 +308,13 @@ class Reconciler:
     async def _write_status(self, key: TestKey, status: Mapping[str, Any]) -> bool:
         """Merge-patch the status subresource; False if the test is gone."""
         try:
-            await self._client.patch(LocustTestV2.Status, key.name, {"status": status},
-                                     namespace=key.namespace, patch_type=PatchType.MERGE)
+            await self._client.patch(
+                LocustTestV2.Status,
+                key.name,
+                {"status": status},
+                namespace=key.namespace,
+                patch_type=PatchType.MERGE,
+            )
         except ApiError as error:
             if error.status.code == 404:
                 return False
@@ -278,9 +326,14 @@ def _warn_about_flag_conflicts(spec: TestSpec) -> None:
     for role, extra in (("master", spec.master.extra_args), ("worker", spec.worker.extra_args)):
         conflicts = flag_conflicts(extra)
         if conflicts:
-            log.warning("User-provided extraArgs override operator-managed flags: test %s/%s, "
-                        "mode %s, conflicts %s, behavior: user value takes precedence",
-                        spec.namespace, spec.name, role, ", ".join(conflicts))
+            log.warning(
+                "User-provided extraArgs override operator-managed flags: test %s/%s, "
+                "mode %s, conflicts %s, behavior: user value takes precedence",
+                spec.namespace,
+                spec.name,
+                role,
+                ", ".join(conflicts),
+            )
 
 
 def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
@@ -306,8 +359,10 @@ def _stuck_creating(pod: Mapping[str, Any], now: datetime, grace_seconds: float)
     if created is None or (now - created).total_seconds() < grace_seconds:
         return False
     status = pod.get("status") or {}
-    return any(((c.get("state") or {}).get("waiting") or {}).get("reason") == "ContainerCreating"
-               for c in status.get("containerStatuses") or ())
+    return any(
+        ((c.get("state") or {}).get("waiting") or {}).get("reason") == "ContainerCreating"
+        for c in status.get("containerStatuses") or ()
+    )
 
 
 def _reason(error: ApiError) -> str | None:

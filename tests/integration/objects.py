@@ -11,7 +11,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
 from reconciler.crds import crd_manifest
-from reconciler.informer import LocustTestV1, LocustTestV2
+from reconciler.api.types import LocustTestV1, LocustTestV2
 from fakekube.server import FakeKube
 from tests.integration.conftest import wait_until
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from reconciler.crds import ConversionWebhook, crd_manifest
-from reconciler.informer import LocustTestV1, LocustTestV2
+from reconciler.api.types import LocustTestV1, LocustTestV2
 from tests.certs import serving_certificate
 from fakekube.server import FakeKube
 from tests.integration.objects import (

@@ -12,7 +12,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace
 
-from reconciler.informer import LocustTestV2
+from reconciler.api.types import LocustTestV2
 from tests.integration.conftest import wait_until
 from tests.integration.objects import (
     children,

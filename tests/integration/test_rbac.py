@@ -8,7 +8,7 @@ import jinja2
 import yaml
 from lightkube.resources.batch_v1 import Job
 
-from reconciler.informer import LocustTestV2
+from reconciler.api.types import LocustTestV2
 from tests.integration.conftest import OPERATOR_USER, wait_until
 from tests.integration.objects import (
     children,

@@ -7,7 +7,7 @@ import httpx2
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
-from reconciler.informer import LocustTestV2
+from reconciler.api.types import LocustTestV2
 from tests.integration.conftest import wait_until
 from tests.integration.objects import (
     children,

@@ -14,15 +14,15 @@ import yaml
 from reconciler.api.conversion import convert
 from reconciler.cli import main
 from reconciler.crds import ConversionWebhook, crd_manifest, crd_text
-from reconciler.spec import (
+from reconciler.api.types import (
     EnvSource,
     OpenTelemetry,
     SecretMount,
     SpecError,
     TestSpec,
     UserVolumeMount,
-    parse,
 )
+from reconciler.api.parse import parse
 
 DATA = Path(__file__).parent.parent / "data"
 SAMPLES = DATA / "upstream-v2"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.api.syntax import DNS1123_SUBDOMAIN_RULE
 from reconciler.config import (
-    DNS1123_SUBDOMAIN_RULE,
     SETTINGS,
     ConfigError,
     ExporterSettings,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from reconciler.api.conversion import ConversionError, convert, review
-from reconciler.spec import parse
+from reconciler.api.parse import parse
 
 DATA = Path(__file__).parent.parent / "data"
 V1, V2 = "locust.io/v1", "locust.io/v2"

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from reconciler.metrics import CONTROLLER, RECONCILE_TOTAL
-from reconciler.probes import Probes
+from reconciler.runtime.metrics import CONTROLLER, RECONCILE_TOTAL
+from reconciler.runtime.probes import Probes
 from fakekube.sandbox import free_port
 
 

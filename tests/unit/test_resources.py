@@ -1,7 +1,8 @@
 """The objects built for a LocustTest, checked as a user sees them: the manifest's fields.
 
 Cases follow upstream's parity checklist (Java LoadGenHelpers / ResourceCreationManager tests, Go
-command / labels / service / job / config tests), with DESIGN.md's decisions where they differ.
+command / labels / service / job / config tests), with the decisions in docs/architecture.md
+and the README where they differ.
 """
 
 from __future__ import annotations
@@ -15,19 +16,14 @@ import pytest
 import yaml
 
 from reconciler.config import OperatorConfig
-from reconciler.resources import (
-    build_children,
-    build_master_job,
-    build_service,
-    build_worker_job,
-    child_names,
-    master_args,
-    owner_reference,
-    to_dict,
-    to_yaml,
-    worker_args,
-)
-from reconciler.spec import RoleSpec, TestSpec, parse
+from reconciler.resources import build_children, to_dict, to_yaml
+from reconciler.resources.job import build_master_job, build_worker_job
+from reconciler.resources.service import build_service
+from reconciler.api.naming import child_names
+from reconciler.resources.command import master_args, worker_args
+from reconciler.resources.labels import owner_reference
+from reconciler.api.types import RoleSpec, TestSpec
+from reconciler.api.parse import parse
 
 UPSTREAM = Path(__file__).parent.parent / "data" / "upstream"
 DEFAULT_CONFIG = OperatorConfig.from_env({})
@@ -103,7 +99,7 @@ def sample(file: str) -> TestSpec:
     ],
 )
 def test_child_names_replace_dots_with_dashes(name: str, master: str, worker: str):
-    names = child_names(make_spec(name=name))
+    names = child_names(make_spec(name=name).name)
 
     assert (names.service, names.master_job, names.worker_job) == (master, master, worker)
 

@@ -17,18 +17,17 @@ import kubernetes_validate
 import pytest
 
 from reconciler.config import OperatorConfig
-from reconciler.resources import (
-    GENERATION_ANNOTATION,
+from reconciler.resources.labels import GENERATION_ANNOTATION
+from reconciler.resources.command import (
     OPERATOR_MANAGED_FLAGS,
-    build_children,
-    build_master_job,
-    build_service,
     flag_conflicts,
     master_args,
-    to_dict,
     worker_args,
 )
-from reconciler.spec import (
+from reconciler.resources import build_children, to_dict
+from reconciler.resources.job import build_master_job
+from reconciler.resources.service import build_service
+from reconciler.api.types import (
     EnvSource,
     OpenTelemetry,
     RoleSpec,

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.spec import SpecError, TestSpec, parse
+from reconciler.api.types import SpecError, TestSpec
+from reconciler.api.parse import parse
 
 UPSTREAM = Path(__file__).parent.parent / "data" / "upstream"
 Change = Callable[[dict[str, Any]], None]

@@ -7,19 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from reconciler.status import (
-    FAILED,
-    PENDING,
-    RUNNING,
-    SUCCEEDED,
-    Children,
-    condition,
-    evaluate,
-    initial_status,
-    invalid_status,
-    pod_failures,
-    timestamp,
-)
+from reconciler.status.conditions import FAILED, PENDING, RUNNING, SUCCEEDED, condition, timestamp
+from reconciler.status.phase import Children, evaluate, initial_status, invalid_status
+from reconciler.status.pod_health import pod_failures
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 GRACE = 120.0

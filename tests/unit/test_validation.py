@@ -18,18 +18,18 @@ import celpy
 import pytest
 import yaml
 
-from reconciler import schema
+from reconciler.api import schema
 from reconciler.api.validation import paths_conflict, reserved_paths, validate
 from reconciler.crds import version_schema
-from reconciler.spec import (
+from reconciler.api.types import (
     OpenTelemetry,
     RoleSpec,
     SecretMount,
     SpecError,
     TestSpec,
     UserVolumeMount,
-    parse,
 )
+from reconciler.api.parse import parse
 
 SAMPLES = Path(__file__).parent.parent / "data" / "upstream-v2"
 BASE = TestSpec(

@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from reconciler.webhook import ConversionWebhook
+from reconciler.runtime.webhook import ConversionWebhook
 from tests.certs import serving_certificate
 from fakekube.sandbox import free_port
 

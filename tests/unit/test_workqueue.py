@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from reconciler.workqueue import ShutDown, WorkQueue
+from reconciler.runtime.workqueue import ShutDown, WorkQueue
 
 
 async def test_a_key_added_twice_while_waiting_is_handed_out_once():

@@ -1,5 +1,4 @@
-"""The LocustTest API beyond its schema: v2 into the internal model, v1 ⇄ v2 conversion, and the
-rules upstream's validating webhook enforced.
-
-`reconciler.spec` keeps the model and the one entry point, `parse`, which uses these modules.
+"""The LocustTest API: the model (`types`), child names (`naming`), one way in (`parse`: any
+served version, checked against the CRD's schema, converted to v2, validated), v1 <-> v2
+conversion, and the rules upstream's validating webhook enforced.
 """

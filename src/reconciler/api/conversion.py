@@ -14,10 +14,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ..crds import GROUP, KIND
+from ..crds import KIND
+from .types import V1, V2
 
-V1 = f"{GROUP}/v1"
-V2 = f"{GROUP}/v2"
 REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
 REVIEW_KIND = "ConversionReview"
 

@@ -11,15 +11,9 @@ Messages are upstream's, after the path of the offending field.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-from ..resources import LIB_VOLUME, SECRET_VOLUME_PREFIX, child_names
-
-if TYPE_CHECKING:
-    from ..spec import TestSpec
-
-# Child Job names are `<name>-master` / `<name>-worker` and must fit the 63-character label limit.
-MAX_NAME_LENGTH = 63 - len("-worker")
+from .naming import LIB_VOLUME, MAX_NAME_LENGTH, SECRET_VOLUME_PREFIX, child_names
+from .types import TestSpec
 
 
 def validate(spec: TestSpec) -> list[str]:
@@ -37,7 +31,7 @@ def validate(spec: TestSpec) -> list[str]:
 def reserved_paths(spec: TestSpec) -> tuple[str, ...]:
     """Where the operator mounts test files: the paths of the ConfigMaps the test names, or both
     paths when it names neither (the files may come later)."""
-    paths = (spec.src_mount_path,) if spec.config_map else ()
+    paths: tuple[str, ...] = (spec.src_mount_path,) if spec.config_map else ()
     paths += (spec.lib_mount_path,) if spec.lib_config_map else ()
     return paths or (spec.src_mount_path, spec.lib_mount_path)
 
@@ -81,7 +75,7 @@ def _secret_mount_paths(spec: TestSpec) -> list[str]:
 
 
 def _volume_names(spec: TestSpec) -> list[str]:
-    children = child_names(spec)
+    children = child_names(spec.name)
     generated = {children.master_job, children.worker_job}  # the test ConfigMap's volume names
     errors = []
     for index, volume in enumerate(spec.volumes):

@@ -1,4 +1,4 @@
-"""The LocustTest CRD shipped with the reconciler (the one source for the CLI, the charm and the tests)."""
+"""The LocustTest CRD shipped with the reconciler: the one source for the CLI, charm and tests."""
 
 from __future__ import annotations
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from ops import testing
 
-import cluster
+import cluster_objects
 from reconciler.config import OperatorConfig
 from reconciler.crds import crd_manifest
-from reconciler.resources import build_children, master_args, to_dict, worker_args
-from reconciler.spec import parse
+from reconciler.resources import build_children, to_dict
+from reconciler.resources.command import master_args, worker_args
+from reconciler.api.parse import parse
 from fakekube.server import FakeKube
 from tests.unit.charm.conftest import (
     APP,
@@ -615,7 +616,7 @@ def test_the_actions_stay_within_the_charms_cluster_role(ctx: testing.Context, c
     test = make_test(crd, "demo.test", workers=2)
     make_children(crd, test)
     make_event(crd, test, 1)
-    role, _ = cluster.rbac_objects(APP, MODEL)
+    role, _ = cluster_objects.rbac_objects(APP, MODEL)
     allowed = {
         (group, resource, verb)
         for rule in role.rules or []

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import cluster
+import cluster_objects
+import reports
 from tests.unit.charm.conftest import APP, EXPECTED_RULES, LABELS, MODEL
 
 
@@ -20,7 +21,7 @@ def rules_of(role) -> dict[tuple[str, str], set[str]]:
 
 
 def test_role_and_binding_are_named_per_application_and_model():
-    role, binding = cluster.rbac_objects(APP, MODEL)
+    role, binding = cluster_objects.rbac_objects(APP, MODEL)
 
     assert (role.kind, role.metadata.name) == ("ClusterRole", f"{APP}-{MODEL}")
     assert (binding.kind, binding.metadata.name) == ("ClusterRoleBinding", f"{APP}-{MODEL}")
@@ -29,7 +30,7 @@ def test_role_and_binding_are_named_per_application_and_model():
 
 
 def test_binding_binds_the_applications_service_account():
-    _, binding = cluster.rbac_objects(APP, MODEL)
+    _, binding = cluster_objects.rbac_objects(APP, MODEL)
 
     assert binding.roleRef.to_dict() == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -42,13 +43,13 @@ def test_binding_binds_the_applications_service_account():
 
 
 def test_role_grants_exactly_what_the_reconciler_needs():
-    role, _ = cluster.rbac_objects(APP, MODEL)
+    role, _ = cluster_objects.rbac_objects(APP, MODEL)
 
     assert rules_of(role) == EXPECTED_RULES
 
 
 def test_role_never_grants_deletion_or_wildcards():
-    role, _ = cluster.rbac_objects(APP, MODEL)
+    role, _ = cluster_objects.rbac_objects(APP, MODEL)
 
     verbs = set().union(*rules_of(role).values())
     assert not verbs & {"delete", "deletecollection", "*", "escalate", "bind", "impersonate"}
@@ -62,4 +63,4 @@ def test_role_never_grants_deletion_or_wildcards():
 def test_age_reads_like_kubectl(seconds: int, expected: str):
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-    assert cluster.age(now - timedelta(seconds=seconds), now) == expected
+    assert reports.age(now - timedelta(seconds=seconds), now) == expected

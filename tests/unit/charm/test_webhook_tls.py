@@ -24,7 +24,7 @@ import charm
 import webhook_tls
 import workload
 from charm import LocustOperatorCharm
-from reconciler.webhook import ConversionWebhook
+from reconciler.runtime.webhook import ConversionWebhook
 from fakekube.server import FakeKube
 from fakekube.sandbox import free_port
 from tests.unit.charm.conftest import (

@@ -13,30 +13,16 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from lightkube import ApiError, AsyncClient
+from lightkube.core.client import LabelSelector
 from lightkube.core.generic_client import ALL_NS
-from lightkube.generic_resource import create_namespaced_resource
 
-from .crds import GROUP, KIND, PLURAL
+from ..api.naming import ObjectKey
 from .metrics import WATCH_RESTARTS
 
 log = logging.getLogger(__name__)
-
-LocustTestV1 = create_namespaced_resource(GROUP, "v1", KIND, PLURAL)
-LocustTestV2 = create_namespaced_resource(GROUP, "v2", KIND, PLURAL)
-
-
-class ObjectKey(NamedTuple):
-    """Namespace and name: identifies an object in a cache, and a test in the work queue."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
 
 # Called with (key, old, new); old is None for an addition, new is None for a deletion.
 ChangeHandler = Callable[[ObjectKey, "dict[str, Any] | None", "dict[str, Any] | None"], None]
@@ -65,7 +51,7 @@ class Informer:
         on_change: ChangeHandler,
         *,
         namespace: str | None = None,
-        labels: dict[str, str] | None = None,
+        labels: LabelSelector | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
@@ -73,8 +59,11 @@ class Informer:
         self._client = client
         self._resource = resource
         info = resource._api_info
-        self._api_version = (f"{info.resource.group}/{info.resource.version}"
-                             if info.resource.group else info.resource.version)
+        self._api_version = (
+            f"{info.resource.group}/{info.resource.version}"
+            if info.resource.group
+            else info.resource.version
+        )
         self._kind = info.resource.kind
         self._on_change = on_change
         self._namespace = namespace or ALL_NS
@@ -125,8 +114,7 @@ class Informer:
         return self._transform(document) if self._transform else document
 
     async def _list(self) -> str:
-        listing = self._client.list(self._resource, namespace=self._namespace,
-                                    labels=self._labels)
+        listing = self._client.list(self._resource, namespace=self._namespace, labels=self._labels)
         current = {}
         async for obj in listing:
             document = self._document(obj)
@@ -137,11 +125,11 @@ class Informer:
             if key not in current:
                 self._on_change(key, old, None)
         for key, document in current.items():
-            old = previous.get(key)
-            if old is None or old["metadata"].get("resourceVersion") != document["metadata"].get(
-                "resourceVersion"
-            ):
-                self._on_change(key, old, document)
+            before = previous.get(key)
+            if before is None or before["metadata"].get("resourceVersion") != document[
+                "metadata"
+            ].get("resourceVersion"):
+                self._on_change(key, before, document)
         self.synced.set()
         return listing.resourceVersion
 

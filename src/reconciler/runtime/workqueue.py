@@ -1,9 +1,10 @@
 """A work queue with client-go's guarantees, for asyncio.
 
 * a key waiting in the queue is held once, however often it is added;
-* a key is never handed to two workers at once: added while being processed, it is queued again when
-  the worker calls `done`;
-* failures are retried with per-key exponential backoff (with jitter, capped), and `forget` resets it.
+* a key is never handed to two workers at once: added while being processed, it is queued again
+  when the worker calls `done`;
+* failures are retried with per-key exponential backoff (with jitter, capped), and `forget` resets
+  it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the operator's memory budget is better spent elsewhere.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 
@@ -34,7 +35,7 @@ class Probes:
             ports.setdefault(metrics_port, set()).add("/metrics")
         for port, paths in ports.items():
             server = await asyncio.start_server(
-                lambda r, w, paths=paths: self._handle(r, w, paths), host, port
+                functools.partial(self._handle, paths=paths), host, port
             )
             self._servers.append(server)
             log.info("Serving %s on port %d", ", ".join(sorted(paths)), port)

@@ -14,15 +14,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
+from typing import Any
 
 from lightkube import ApiError, AsyncClient
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from .config import LeaderElectionSettings
+from ..config import LeaderElectionSettings
 from .metrics import LEADER
 
 log = logging.getLogger(__name__)
@@ -60,18 +61,26 @@ class LeaderElector:
         self._leader_gauge = LEADER.labels(settings.lease_name)
         self._leader_gauge.set(0)
 
-    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
-        """Wait for the Lease, then run `lead()` while renewing; raise LeadershipLost if renewal fails.
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Wait for the Lease, then run `lead()` while renewing; LeadershipLost if renewal fails.
 
-        Cancellation (shutdown) releases the Lease so a standby takes over without waiting for expiry.
+        Cancellation (shutdown) releases the Lease, so a standby takes over without waiting for
+        expiry.
         """
         settings = self._settings
-        log.info("Waiting to acquire lease %s/%s as %s", settings.lease_namespace,
-                 settings.lease_name, self.identity)
+        log.info(
+            "Waiting to acquire lease %s/%s as %s",
+            settings.lease_namespace,
+            settings.lease_name,
+            self.identity,
+        )
         while not await self._try_acquire_or_renew():
             await asyncio.sleep(settings.retry_period_seconds)
-        log.info("Acquired lease %s/%s: this replica is now the leader", settings.lease_namespace,
-                 settings.lease_name)
+        log.info(
+            "Acquired lease %s/%s: this replica is now the leader",
+            settings.lease_namespace,
+            settings.lease_name,
+        )
         self._leader_gauge.set(1)
         leading = asyncio.create_task(lead(), name="leading")
         renewing = asyncio.create_task(self._keep_renewing(), name="lease-renewal")
@@ -106,13 +115,14 @@ class LeaderElector:
     async def _try_acquire_or_renew(self) -> bool:
         settings = self._settings
         try:
-            lease = await self._client.get(Lease, settings.lease_name,
-                                           namespace=settings.lease_namespace)
+            lease = await self._client.get(
+                Lease, settings.lease_name, namespace=settings.lease_namespace
+            )
         except ApiError as error:
             if error.status.code != 404:
                 return self._failed(error)
             try:
-                await self._client.create(self._new_lease(), namespace=settings.lease_namespace)
+                await self._client.create(self._new_lease())
             except ApiError as create_error:
                 return self._failed(create_error)
             self._on_api(True)
@@ -144,7 +154,8 @@ class LeaderElector:
             return self._failed(error)
         except Exception as error:
             return self._failed(error)
-        self._observed = (updated.spec.holderIdentity, updated.spec.renewTime)
+        renewed = updated.spec or spec
+        self._observed = (renewed.holderIdentity, renewed.renewTime)
         self._observed_at = time.monotonic()
         return True
 
@@ -153,7 +164,7 @@ class LeaderElector:
             if error.status.code == 409:
                 return False  # another replica won this round
             log.warning("Lease request failed: %s %s", error.status.code, error.status.message)
-            self._on_api(error.status.code < 500)
+            self._on_api((error.status.code or 500) < 500)
         else:
             log.warning("Lease request failed: %s", error or type(error).__name__)
             self._on_api(False)
@@ -177,8 +188,9 @@ class LeaderElector:
         """Give the Lease up so a standby need not wait for it to expire."""
         settings = self._settings
         try:
-            lease = await self._client.get(Lease, settings.lease_name,
-                                           namespace=settings.lease_namespace)
+            lease = await self._client.get(
+                Lease, settings.lease_name, namespace=settings.lease_namespace
+            )
             if lease.spec is None or lease.spec.holderIdentity != self.identity:
                 return
             lease.spec.holderIdentity = None
@@ -187,5 +199,9 @@ class LeaderElector:
             await self._client.replace(lease)
             log.info("Released lease %s/%s", settings.lease_namespace, settings.lease_name)
         except Exception as error:  # shutting down: the lease simply expires instead
-            log.info("Could not release lease %s/%s: %s", settings.lease_namespace,
-                     settings.lease_name, error)
+            log.info(
+                "Could not release lease %s/%s: %s",
+                settings.lease_namespace,
+                settings.lease_name,
+                error,
+            )

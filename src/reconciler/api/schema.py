@@ -1,9 +1,10 @@
 """Offline validation of a custom resource against its CRD's structural schema.
 
-`locust-operator render` must reject exactly what the apiserver would reject, without a cluster, so it
-checks the document against the same openAPIV3Schema that the CRD installs, and applies its defaults.
-Messages follow the apiserver's wording (`spec.workerReplicas: Invalid value: 0: ...`) so users see the
-same text offline and online. Only the keywords a structural schema may use are handled.
+`locust-operator render` must reject exactly what the apiserver would reject, without a cluster, so
+it checks the document against the same openAPIV3Schema that the CRD installs, and applies its
+defaults. Messages follow the apiserver's wording (`spec.workerReplicas: Invalid value: 0: ...`) so
+users see the same text offline and online. Only the keywords a structural schema may use are
+handled.
 
 Unknown fields are ignored rather than pruned: the parsers read only the fields they know, and the
 Kubernetes-typed objects the CRD marks `x-kubernetes-preserve-unknown-fields` pass through whole.
@@ -63,7 +64,9 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
     expected = schema.get("type")
     if value is None:
         if not schema.get("nullable"):
-            errors.append(f"{path}: Invalid value: null: {path} in body must be of type {expected}")
+            errors.append(
+                f"{path}: Invalid value: null: {path} in body must be of type {expected}"
+            )
         return errors
     if expected and not _type_ok(value, expected):
         got = type(value).__name__.replace("dict", "object").replace("list", "array")
@@ -80,27 +83,36 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
             high = _INT32[1] if high is None else high
         if low is not None and value < low:
             errors.append(
-                f"{path}: Invalid value: {value}: {path} in body should be greater than or equal to {low}"
+                f"{path}: Invalid value: {value}: {path} in body should be greater than or equal "
+                f"to {low}"
             )
         if high is not None and value > high:
             errors.append(
-                f"{path}: Invalid value: {value}: {path} in body should be less than or equal to {high}"
+                f"{path}: Invalid value: {value}: {path} in body should be less than or equal "
+                f"to {high}"
             )
     if expected == "string":
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             errors.append(f"{path}: Too long: may not be more than {schema['maxLength']} bytes")
         if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(f"{path}: Invalid value: {_show(value)}: {path} in body should be at least "
-                          f"{schema['minLength']} chars long")
+            errors.append(
+                f"{path}: Invalid value: {_show(value)}: {path} in body should be at least "
+                f"{schema['minLength']} chars long"
+            )
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{path}: Invalid value: {_show(value)}: {path} in body should match "
-                          f"'{schema['pattern']}'")
+            errors.append(
+                f"{path}: Invalid value: {_show(value)}: {path} in body should match "
+                f"'{schema['pattern']}'"
+            )
     if expected == "array":
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{path}: Too many: {len(value)}: must have at most {schema['maxItems']} "
-                          "items")
+            errors.append(
+                f"{path}: Too many: {len(value)}: must have at most {schema['maxItems']} items"
+            )
         if schema.get("x-kubernetes-list-type") == "map":
-            errors.extend(_duplicate_keys(value, schema.get("x-kubernetes-list-map-keys", []), path))
+            errors.extend(
+                _duplicate_keys(value, schema.get("x-kubernetes-list-map-keys", []), path)
+            )
         if isinstance(schema.get("items"), dict):
             for index, item in enumerate(value):
                 errors.extend(validate(item, schema["items"], f"{path}[{index}]"))
@@ -119,7 +131,7 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
 
 
 def _duplicate_keys(items: list[Any], keys: list[str], path: str) -> list[str]:
-    """A `listType: map` list holds one item per key: later items with a seen key are duplicates."""
+    """A `listType: map` list holds one item per key: later items with a seen key repeat it."""
     seen: set[str] = set()
     errors = []
     for index, item in enumerate(items):

@@ -1,9 +1,10 @@
 """Kubernetes Events, recorded off the reconcile path.
 
-Like client-go's event broadcaster, `EventRecorder.record` only queues; a background task writes the
-Events, so a slow or failing Event write never delays a test's children. Repeats of the same event
-(same object, type, reason and message) within ten minutes bump the existing Event's `count` instead of
-creating a new object, which keeps a test that fails on every retry from flooding the namespace.
+Like client-go's event broadcaster, `EventRecorder.record` only queues; a background task writes
+the Events, so a slow or failing Event write never delays a test's children. Repeats of the same
+event (same object, type, reason and message) within ten minutes bump the existing Event's `count`
+instead of creating a new object, which keeps a test that fails on every retry from flooding the
+namespace.
 """
 
 from __future__ import annotations
@@ -20,24 +21,13 @@ from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event
 
+from ..status.conditions import InvolvedObject
+
 log = logging.getLogger(__name__)
 
 COMPONENT = "locust-operator"
-NORMAL = "Normal"
-WARNING = "Warning"
 _AGGREGATION_WINDOW = 600.0
 _REMEMBERED = 4096
-
-
-@dataclass(frozen=True)
-class InvolvedObject:
-    """The object an event is about."""
-
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,9 @@ class EventRecorder:
             self._queue.put_nowait(_Pending(subject, type_, reason, message))
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("Event queue full, dropped %s event %s for %s", type_, reason, subject.name)
+            log.warning(
+                "Event queue full, dropped %s event %s for %s", type_, reason, subject.name
+            )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-recorder")
@@ -86,11 +78,19 @@ class EventRecorder:
             try:
                 await self._write(pending)
             except ApiError as error:
-                log.warning("Could not record event %s for %s: %s",
-                            pending.reason, pending.subject.name, error.status.message)
+                log.warning(
+                    "Could not record event %s for %s: %s",
+                    pending.reason,
+                    pending.subject.name,
+                    error.status.message,
+                )
             except Exception as error:  # a lost event must never stop the recorder
-                log.warning("Could not record event %s for %s: %s",
-                            pending.reason, pending.subject.name, error)
+                log.warning(
+                    "Could not record event %s for %s: %s",
+                    pending.reason,
+                    pending.subject.name,
+                    error,
+                )
             finally:
                 self._queue.task_done()
 
@@ -109,6 +109,7 @@ class EventRecorder:
                 if error.status.code != 404:
                     raise
         created = await self._client.create(_event(pending, stamp))
+        assert created.metadata is not None and created.metadata.name
         self._remember(pending, created.metadata.name, 1, now)
 
     def _remember(self, pending: _Pending, name: str, count: int, now: float) -> None:

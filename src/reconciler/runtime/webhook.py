@@ -13,14 +13,19 @@ import logging
 import ssl
 from pathlib import Path
 
-from .api.conversion import review
+from ..api.conversion import review
 
 log = logging.getLogger(__name__)
 
 CONVERT_PATH = "/convert"
 MAX_BODY = 32 * 1024 * 1024  # the apiserver's own request size limit is 3 MiB per object
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+}
 
 
 class ConversionWebhook:
@@ -37,15 +42,17 @@ class ConversionWebhook:
         waited = 0
         while not (self._cert.exists() and self._key.exists()):
             if waited % 30 == 0:
-                log.warning("Waiting for the webhook certificate %s and key %s", self._cert,
-                            self._key)
+                log.warning(
+                    "Waiting for the webhook certificate %s and key %s", self._cert, self._key
+                )
             await asyncio.sleep(1)
             waited += 1
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self._cert, self._key)
-        self._server = await asyncio.start_server(self._handle, self._host, self._port,
-                                                  ssl=context)
+        self._server = await asyncio.start_server(
+            self._handle, self._host, self._port, ssl=context
+        )
         self.serving = True
         log.info("Serving the conversion webhook on port %d (%s)", self._port, CONVERT_PATH)
         try:
@@ -63,13 +70,14 @@ class ConversionWebhook:
         finally:
             writer.close()
 
-    async def _one_request(self, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> bool:
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Serve one request on a keep-alive connection; False when the client is done."""
         request_line = await asyncio.wait_for(reader.readline(), 60)
         if not request_line:
             return False
-        method, path, _ = (request_line.decode("latin-1").split(" ", 2) + ["", ""])[:3]
+        method, path, _ = [*request_line.decode("latin-1").split(" ", 2), "", ""][:3]
         headers = {}
         while (line := await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b"\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
@@ -95,7 +103,9 @@ class ConversionWebhook:
 
 async def _respond(writer: asyncio.StreamWriter, status: int, payload: object) -> None:
     body = json.dumps(payload).encode()
-    head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     writer.write(head.encode("latin-1") + body)
     await writer.drain()

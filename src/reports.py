@@ -1,203 +1,61 @@
-"""Everything the charm does with the Kubernetes API: cluster objects in, test summaries out.
-
-Plain lightkube, no ops: the charm turns `ClusterError`s into statuses or action failures. The
-client is built on demand (never at charm construction): in a pod lightkube uses the
-ServiceAccount, elsewhere the KUBECONFIG file, which is how the tests point the charm at a fake
-API server.
-"""
+"""The read-only actions' results: list-tests and describe-test, from the LocustTests and
+their children as the API server has them."""
 
 from __future__ import annotations
 
-import logging
 import re
 import shlex
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import httpx2
-import jinja2
 import lightkube
-from lightkube import ALL_NS, ApiError, codecs
+from lightkube import ALL_NS, ApiError
 from lightkube.core.client import FieldSelector, LabelSelector
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
-from charm_config import WEBHOOK_PORT
+from kube import ClusterError, api_errors, key_of, metadata_of
+from reconciler.api.naming import child_names
+from reconciler.api.parse import parse
+from reconciler.api.syntax import is_dns1123_label, is_dns1123_subdomain
+from reconciler.api.types import LocustTestV1, LocustTestV2, SpecError, TestSpec
 from reconciler.config import OperatorConfig
-from reconciler.crds import (
-    CRD_NAME,
-    GROUP,
-    KIND,
-    PART_OF_LABEL,
-    PLURAL,
-    ConversionWebhook,
-    crd_manifest,
-)
-from reconciler.resources import MANAGED_BY, child_names, master_args, worker_args
-from reconciler.spec import SpecError, TestSpec, parse
-
-logger = logging.getLogger(__name__)
+from reconciler.crds import CRD_NAME, KIND
+from reconciler.resources.command import master_args, worker_args
+from reconciler.resources.labels import MANAGED_BY
 
 # Read as the storage version, v2 (v1 objects arrive converted by the webhook); a CRD installed by
 # an older charm serves v1 only.
-LOCUST_TEST_VERSIONS = tuple(
-    create_namespaced_resource(GROUP, version, KIND, PLURAL) for version in ("v2", "v1")
-)
+LOCUST_TEST_VERSIONS = (LocustTestV2, LocustTestV1)
 
-TEMPLATES = Path(__file__).parent / "templates"
 MAX_EVENTS = 10
 
 
-class ClusterError(Exception):
-    """A Kubernetes problem, with a one-line message a user can act on.
+@dataclass(frozen=True)
+class ListTestsParams:
+    """Parameters of the list-tests action."""
 
-    `blocking` is False for problems that may go away by themselves (API server unavailable).
-    """
+    namespace: str = ""
 
-    def __init__(self, message: str, *, blocking: bool = True):
-        super().__init__(message)
-        self.message = message
-        self.blocking = blocking
-
-
-def client(app: str) -> lightkube.Client:
-    """A client whose server-side applies are recorded under the application's name."""
-    try:
-        return lightkube.Client(field_manager=app)
-    except lightkube.ConfigError as error:  # neither in a pod nor given a kubeconfig
-        raise ClusterError(f"no Kubernetes credentials: {error}") from None
+    def __post_init__(self) -> None:
+        if self.namespace and not is_dns1123_label(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
 
 
-def object_name(app: str, namespace: str) -> str:
-    """Name of the cluster-scoped objects: unique per application and model."""
-    return f"{app}-{namespace}"
+@dataclass(frozen=True)
+class DescribeTestParams:
+    """Parameters of the describe-test action."""
 
+    name: str
+    namespace: str = ""
 
-def labels(app: str, namespace: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/managed-by": "juju",
-        "app.kubernetes.io/name": "locust-operator",
-        "app.kubernetes.io/instance": object_name(app, namespace),
-    }
-
-
-def _meta(obj: Any) -> ObjectMeta:
-    """An object's metadata, which the API always returns (lightkube types it as optional)."""
-    assert obj.metadata is not None
-    return obj.metadata
-
-
-def _key(obj: Any) -> tuple[str, str]:
-    meta = _meta(obj)
-    return meta.namespace or "", meta.name or ""
-
-
-def rbac_objects(app: str, namespace: str) -> list[ClusterRole | ClusterRoleBinding]:
-    """The ClusterRole and ClusterRoleBinding for the application's ServiceAccount."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    text = env.get_template("rbac.yaml.j2").render(
-        name=object_name(app, namespace),
-        labels=labels(app, namespace),
-        service_account=app,  # Juju names the application's ServiceAccount after it
-        namespace=namespace,
-    )
-    return cast(list[ClusterRole | ClusterRoleBinding], codecs.load_all_yaml(text))
-
-
-@contextmanager
-def _api(app: str, doing: str) -> Iterator[None]:
-    """Turn lightkube and HTTP failures into ClusterErrors; log what happened."""
-    try:
-        yield
-    except ApiError as error:
-        code, message = error.status.code, error.status.message
-        logger.warning("Kubernetes API error while %s: %s %s", doing, code, message)
-        if code == 403:
-            raise ClusterError(
-                f"missing cluster permissions; run: juju trust {app} --scope=cluster"
-            ) from None
-        raise ClusterError(
-            f"kubernetes API error {code} while {doing}: {message}",
-            blocking=code is None or code < 500,
-        ) from None
-    except (httpx2.HTTPError, lightkube.ConfigError) as error:
-        logger.warning("Cannot reach the Kubernetes API while %s: %s", doing, error)
-        raise ClusterError(f"cannot reach the kubernetes API: {error}", blocking=False) from None
-
-
-def _conversion_webhook(app: str, namespace: str, ca_bundle: str) -> ConversionWebhook:
-    """Where the apiserver converts LocustTests: the application's Service (Juju names it after
-    the application) on the webhook port, verified against `ca_bundle` (PEM)."""
-    return ConversionWebhook(
-        service_name=app,
-        service_namespace=namespace,
-        port=WEBHOOK_PORT,
-        ca_bundle=ca_bundle.encode(),
-    )
-
-
-def apply_cluster_objects(
-    kube: lightkube.Client, app: str, namespace: str, ca_bundle: str
-) -> None:
-    """Install or update the CRD (converted by our webhook), then the RBAC, with server-side apply.
-
-    Refuses (and touches nothing) when a locusttests.locust.io CRD exists that is not ours: three
-    unrelated projects use that name with different schemas, and overwriting another operator's
-    CRD would break its tests, or silently prune their fields.
-    """
-    with _api(app, "checking the LocustTest CRD"):
-        try:
-            existing = kube.get(CustomResourceDefinition, CRD_NAME)
-        except ApiError as error:
-            if error.status.code != 404:
-                raise
-        else:
-            owner_labels = _meta(existing).labels or {}
-            key, value = PART_OF_LABEL
-            if owner_labels.get(key) != value:
-                logger.warning(
-                    "CRD %s exists without %s=%s; not touching it", CRD_NAME, key, value
-                )
-                raise ClusterError(
-                    f"CRD {CRD_NAME} belongs to another Locust operator: remove it (and that "
-                    f"operator), or label it {key}={value} if it is this charm's"
-                )
-    with _api(app, "applying the LocustTest CRD"):
-        manifest = crd_manifest(_conversion_webhook(app, namespace, ca_bundle))
-        crd = cast(CustomResourceDefinition, CustomResourceDefinition.from_dict(manifest))
-        kube.apply(crd, field_manager=app, force=True)
-    with _api(app, "applying the ClusterRole and ClusterRoleBinding"):
-        for obj in rbac_objects(app, namespace):
-            kube.apply(obj, field_manager=app, force=True)
-    logger.info("Applied %s and RBAC %s", CRD_NAME, object_name(app, namespace))
-
-
-def delete_rbac(kube: lightkube.Client, app: str, namespace: str) -> None:
-    """Delete the ClusterRoleBinding and ClusterRole; never the CRD (that deletes every test)."""
-    name = object_name(app, namespace)
-    with _api(app, "deleting the ClusterRole and ClusterRoleBinding"):
-        for resource in (ClusterRoleBinding, ClusterRole):
-            try:
-                kube.delete(resource, name)
-            except ApiError as error:
-                if error.status.code != 404:
-                    raise
-    logger.info("Deleted RBAC %s", name)
-
-
-# --- Actions ------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if not is_dns1123_subdomain(self.name):
+            raise ValueError(f"name {self.name!r} is not a valid LocustTest name")
+        if self.namespace and not is_dns1123_label(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
 
 
 @dataclass(frozen=True)
@@ -215,13 +73,13 @@ class TestRef:
 
     @classmethod
     def of(cls, test: Any) -> TestRef:
-        namespace, name = _key(test)
+        namespace, name = key_of(test)
         raw = test.to_dict()
         try:
             spec, error = parse(raw, default_namespace=namespace), ""
         except SpecError as problem:
             spec, error = None, str(problem)
-        created = _meta(test).creationTimestamp
+        created = metadata_of(test).creationTimestamp
         return cls(name, namespace, created, raw.get("status") or {}, spec, error)
 
     @property
@@ -268,7 +126,7 @@ def _tests(
     kube: lightkube.Client, app: str, namespace: str | None, name: str | None = None
 ) -> list[TestRef]:
     fields: FieldSelector | None = {"metadata.name": name} if name else None
-    with _api(app, "listing LocustTests"):
+    with api_errors(app, "listing LocustTests"):
         found = _list_locust_tests(kube, namespace, fields)
     return sorted(map(TestRef.of, found), key=lambda ref: (ref.namespace, ref.name))
 
@@ -300,7 +158,7 @@ def _children(
     """The test's Service and Jobs, out of those found (keyed by namespace and name)."""
     if ref.spec is None:
         return {"spec-error": ref.spec_error}
-    names = child_names(ref.spec)
+    names = child_names(ref.spec.name)
     return {
         "service": {
             "name": names.service,
@@ -331,9 +189,9 @@ def list_tests(
     # Two lists (by the operator's label) instead of three GETs per test.
     selector: LabelSelector = {MANAGED_BY[0]: MANAGED_BY[1]}
     scope = namespace or ALL_NS
-    with _api(app, "listing the tests' Services and Jobs"):
-        services = {_key(s) for s in kube.list(Service, namespace=scope, labels=selector)}
-        jobs = {_key(j): j for j in kube.list(Job, namespace=scope, labels=selector)}
+    with api_errors(app, "listing the tests' Services and Jobs"):
+        services = {key_of(s) for s in kube.list(Service, namespace=scope, labels=selector)}
+        jobs = {key_of(j): j for j in kube.list(Job, namespace=scope, labels=selector)}
     results["tests"] = {
         f"test-{index}": {
             "name": ref.name,
@@ -360,12 +218,12 @@ def _get_or_none(kube: lightkube.Client, resource: Any, name: str, namespace: st
 
 def _event_time(event: Event) -> datetime:
     stamp = event.lastTimestamp or event.eventTime or event.firstTimestamp
-    stamp = stamp or _meta(event).creationTimestamp
+    stamp = stamp or metadata_of(event).creationTimestamp
     return stamp or datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _events(kube: lightkube.Client, app: str, ref: TestRef, now: datetime) -> dict[str, Any]:
-    with _api(app, f"listing the events of LocustTest {ref.name}"):
+    with api_errors(app, f"listing the events of LocustTest {ref.name}"):
         found = list(
             kube.list(
                 Event,
@@ -473,8 +331,8 @@ def describe_test(
         summary["config-map"] = spec.config_map
     if spec.lib_config_map:
         summary["lib-config-map"] = spec.lib_config_map
-    names = child_names(spec)
-    with _api(app, f"reading the children of LocustTest {name}"):
+    names = child_names(spec.name)
+    with api_errors(app, f"reading the children of LocustTest {name}"):
         service = _get_or_none(kube, Service, names.service, ref.namespace)
         jobs = {
             (ref.namespace, job_name): job

@@ -1,29 +1,107 @@
-"""LocustTest v2 into the internal model.
+"""One entry point, `parse`: a LocustTest document of any served version becomes the model.
 
-The input is a v2 object already checked against the CRD's v2 schema and defaulted from it (as
-the apiserver stores it), so required and defaulted fields are read directly. The Kubernetes-typed
-fields (resources, affinity, tolerations, env variables, volumes, security contexts) are kept as
-the Kubernetes objects they are, for the builders to pass on.
+`parse` checks a document as the apiserver would (the version's own schema and defaults), converts
+a v1 document to v2 exactly as the conversion webhook does, checks the v2 result, reads it into a
+`TestSpec`, and applies the rules upstream's validating webhook enforced. So `render` rejects,
+offline, what the cluster rejects, and both versions reach the model through one v2 reading.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..spec import (
+from ..crds import KIND, version_schema
+from . import schema
+from .conversion import convert
+from .syntax import is_dns1123_label, is_dns1123_subdomain
+from .types import (
     DEFAULT_AUTOQUIT_SECONDS,
+    V1,
+    V2,
     EnvSource,
     OpenTelemetry,
     RoleSpec,
     SecretMount,
+    SpecError,
     TestSpec,
     UserVolumeMount,
 )
+from .validation import validate
+
+_SPEC_SCHEMAS = {
+    V1: version_schema("v1")["properties"]["spec"],
+    V2: version_schema("v2")["properties"]["spec"],
+}
 
 
-def to_test_spec(obj: Mapping[str, Any], *, api_version: str, namespace: str) -> TestSpec:
+def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
+    """Turn a LocustTest document (a dict) into a TestSpec, or raise SpecError naming the field."""
+    if not isinstance(obj, Mapping):
+        raise SpecError("not a LocustTest: expected a YAML mapping")
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if kind != KIND:
+        raise SpecError(f'kind: Unsupported value: "{kind}": supported values: "{KIND}"')
+    if api_version not in _SPEC_SCHEMAS:
+        raise SpecError(
+            f'apiVersion: Unsupported value: "{api_version}": supported values: "{V1}", "{V2}"'
+        )
+    namespace = _check_metadata(obj.get("metadata"), default_namespace)
+    document = _checked(obj, api_version)
+    if api_version == V1:
+        document = _checked(convert(document, V2), V2)
+    spec = _test_spec(document, api_version=api_version, namespace=namespace)
+    problems = validate(spec)
+    if problems:
+        raise SpecError(problems[0])
+    return spec
+
+
+def _check_metadata(metadata: Any, default_namespace: str) -> str:
+    """Check the name and namespace as the apiserver does; return the namespace."""
+    if not isinstance(metadata, Mapping):
+        raise SpecError("metadata: Required value")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise SpecError("metadata.name: Required value")
+    if not is_dns1123_subdomain(name):
+        raise SpecError(
+            f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist '
+            "of lower case alphanumeric characters, '-' or '.'"
+        )
+    if not name[0].isalpha():
+        # The master Service is named after the test, and Service names must start with a letter.
+        raise SpecError(
+            f'metadata.name: Invalid value: "{name}": must start with a letter, since the master '
+            "Service is named after the test"
+        )
+    namespace = metadata.get("namespace")
+    if namespace is not None and not (isinstance(namespace, str) and is_dns1123_label(namespace)):
+        raise SpecError(
+            f'metadata.namespace: Invalid value: "{namespace}": a lowercase RFC 1123 label must '
+            "consist of lower case alphanumeric characters or '-'"
+        )
+    return namespace or default_namespace
+
+
+def _checked(obj: Mapping[str, Any], api_version: str) -> dict[str, Any]:
+    """A copy of `obj` with its spec defaulted and checked against the version's schema."""
+    if "spec" not in obj:
+        raise SpecError("spec: Required value")
+    spec_schema = _SPEC_SCHEMAS[api_version]
+    spec = schema.apply_defaults(copy.deepcopy(obj["spec"]), spec_schema)
+    errors = schema.validate(spec, spec_schema, "spec")
+    if errors:
+        raise SpecError(errors[0])
+    return {**obj, "spec": spec}
+
+
+# --- A checked, defaulted v2 document into the model -------------------------------------
+
+
+def _test_spec(obj: Mapping[str, Any], *, api_version: str, namespace: str) -> TestSpec:
     """The TestSpec of a valid, defaulted v2 object; `api_version` is the one it was written in."""
     metadata, spec = obj["metadata"], obj["spec"]
     test_files = spec["testFiles"]

@@ -1,7 +1,7 @@
 """Prometheus metrics, named as controller-runtime names them.
 
-Upstream's Go operator exports controller-runtime's metrics and its docs point dashboards at them, so
-using the same names and labels keeps those dashboards and alerts working against this operator.
+Upstream's Go operator exports controller-runtime's metrics and its docs point dashboards at them,
+so using the same names and labels keeps those dashboards and alerts working against this operator.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ RECONCILE_TIME = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 WORKQUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of workqueue", ["name"])
-WORKQUEUE_ADDS = Counter("workqueue_adds_total", "Total number of adds handled by workqueue", ["name"])
+WORKQUEUE_ADDS = Counter(
+    "workqueue_adds_total", "Total number of adds handled by workqueue", ["name"]
+)
 WORKQUEUE_RETRIES = Counter(
     "workqueue_retries_total", "Total number of retries handled by workqueue", ["name"]
 )
