@@ -1,5 +1,5 @@
 """``python -m fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
-[--kubelet local [--kubelet-dir DIR]]``
+[--kubelet local [--kubelet-dir DIR]] [--kubernetes-version X.Y.Z]``
 
 Serves the fake API server until SIGTERM or SIGINT, then exits 0 (after stopping every process
 the local kubelet started).
@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where pods get their folders and logs (default: 'node' beside the kubeconfig)",
     )
+    serve.add_argument(
+        "--kubernetes-version",
+        default=None,
+        metavar="X.Y.Z",
+        help="the version /version reports (default: the fake's own)",
+    )
     args = parser.parse_args(argv)
     kubelet = None
     if args.kubelet == "local":
@@ -55,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     with FakeKube(port=args.port, kubelet=kubelet) as kube:
         kube.jobs.auto = args.job_controller == "auto"
+        if args.kubernetes_version:
+            kube.kubernetes_version = args.kubernetes_version
         kube.write_kubeconfig(args.kubeconfig)
         print(f"fakekube listening on {kube.url}", flush=True)
         stopping.wait()

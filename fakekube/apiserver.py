@@ -14,6 +14,7 @@ from typing import Any
 
 from .builtins import builtin_resource_types
 from .crds import CRD_STORAGE, CrdController
+from .discovery import DEFAULT_KUBERNETES_VERSION
 from .errors import FieldError, GroupResource, StatusError
 from .gc import GarbageCollector
 from .jobcontroller import JobController
@@ -51,6 +52,8 @@ SUBRESOURCE_FIELDS = {"status": "status", "finalize": "spec"}
 class ApiServer:
     def __init__(self, *, history_limit: int = 10_000):
         self.resources = ResourceRegistry()
+        # What /version reports: tests of version checks set an older one.
+        self.kubernetes_version = DEFAULT_KUBERNETES_VERSION
         for rt in builtin_resource_types():
             self.resources.register(rt)
         self.store = ObjectStore(history_limit)

@@ -6,17 +6,23 @@ from typing import Any
 
 from .resources import ResourceRegistry, ResourceType
 
-VERSION_INFO = {
-    "major": "1",
-    "minor": "33",
-    "gitVersion": "v1.33.0-fakekube",
-    "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean",
-    "buildDate": "2025-01-01T00:00:00Z",
-    "goVersion": "go1.24.0",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
+DEFAULT_KUBERNETES_VERSION = "1.33.0"
+
+
+def version_info(kubernetes_version: str) -> dict[str, str]:
+    """What ``/version`` answers for a server of `kubernetes_version` (``major.minor.patch``)."""
+    major, minor, _ = kubernetes_version.split(".")
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"v{kubernetes_version}-fakekube",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.24.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
 
 
 def api_versions(server_address: str) -> dict[str, Any]:

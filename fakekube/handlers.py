@@ -13,7 +13,13 @@ import yaml
 from aiohttp import web
 
 from .apiserver import ApiServer
-from .discovery import VERSION_INFO, api_group, api_group_list, api_resource_list, api_versions
+from .discovery import (
+    api_group,
+    api_group_list,
+    api_resource_list,
+    api_versions,
+    version_info,
+)
 from .errors import REASON_FOR_CODE, StatusError
 from .faults import FaultInjector, FaultRule
 from .patch import APPLY_PATCH
@@ -128,7 +134,7 @@ class ApiHandler:
         if request.method != "GET" and not info.is_resource_request:
             raise StatusError.method_not_allowed()
         if path == "/version":
-            return json_response(VERSION_INFO)
+            return json_response(version_info(self._api.kubernetes_version))
         if path == "/api":
             return json_response(api_versions(request.host))
         if path == "/apis":

@@ -161,6 +161,15 @@ class FakeKube:
     # Lifecycle.
 
     @property
+    def kubernetes_version(self) -> str:
+        """The version ``/version`` reports (``major.minor.patch``)."""
+        return self._call(lambda api: api.kubernetes_version)
+
+    @kubernetes_version.setter
+    def kubernetes_version(self, version: str) -> None:
+        self._call(lambda api: setattr(api, "kubernetes_version", version))
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 

@@ -11,11 +11,12 @@ hands its content in.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.config import ConfigError, OperatorConfig
+from reconciler.config import SETTINGS, ConfigError, OperatorConfig
 
 HEALTH_PORT = 8081
 METRICS_PORT = 8080
@@ -140,6 +141,18 @@ def variable_for(option: str) -> str:
     return option.replace("-", "_").upper()
 
 
+# A variable the reconciler names in a reason (`POD_CPU_REQUEST="2" is more than ...`).
+_VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def _option_named(variable: str) -> str:
+    return (
+        option_for(variable)
+        if variable in SETTINGS and variable not in FIXED_VARIABLES
+        else variable
+    )
+
+
 def option_for(variable: str) -> str:
     """The option a user changes to fix a variable: POD_CPU_LIMIT -> pod-cpu-limit."""
     if variable in SECRET_KEYS.values():
@@ -251,9 +264,8 @@ def validate(env: Mapping[str, str]) -> OperatorConfig:
                 # The reason may quote the value: never let a credential reach a status or log.
                 key = next(k for k, v in SECRET_KEYS.items() if v == variable)
                 reason = f"{SECRET_OPTION}: invalid {key} (value not shown)"
-            elif reason.startswith(variable):
-                reason = option + reason[len(variable) :]
             else:
-                reason = f"{option}: {reason}"
+                named = _VARIABLE.sub(lambda m: _option_named(m[0]), reason)
+                reason = named if named.startswith(option) else f"{option}: {named}"
             problems.setdefault(option, reason)
         raise InvalidConfigError(problems) from None

@@ -13,7 +13,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
 from charm_config import WEBHOOK_PORT
-from kube import ClusterError, api_errors, metadata_of
+from kube import ClusterError, api_errors, check_version, metadata_of
 from reconciler.crds import CRD_NAME, PART_OF_LABEL, ConversionWebhook, crd_manifest
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,10 @@ def apply_cluster_objects(
 
     Refuses (and touches nothing) when a locusttests.locust.io CRD exists that is not ours: three
     unrelated projects use that name with different schemas, and overwriting another operator's
-    CRD would break its tests, or silently prune their fields.
+    CRD would break its tests, or silently prune their fields. Refuses too, before anything,
+    a cluster too old for the operator's Jobs.
     """
+    check_version(kube, app)
     with api_errors(app, "checking the LocustTest CRD"):
         try:
             existing = kube.get(CustomResourceDefinition, CRD_NAME)

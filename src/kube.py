@@ -18,6 +18,8 @@ import lightkube
 from lightkube import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 
+from reconciler.api.compatibility import version_problem
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,6 +41,17 @@ def client(app: str) -> lightkube.Client:
         return lightkube.Client(field_manager=app)
     except lightkube.ConfigError as error:  # neither in a pod nor given a kubeconfig
         raise ClusterError(f"no Kubernetes credentials: {error}") from None
+
+
+def check_version(kube: lightkube.Client, app: str) -> None:
+    """ClusterError if the cluster is older than the operator's Jobs need."""
+    with api_errors(app, "reading the Kubernetes version"):
+        # lightkube has no call for /version; its HTTP client carries the credentials.
+        response = kube._client._client.get("/version")
+        response.raise_for_status()
+        problem = version_problem(response.json())
+    if problem:
+        raise ClusterError(problem)
 
 
 def metadata_of(obj: Any) -> ObjectMeta:

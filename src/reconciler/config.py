@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .api.syntax import dns1123_problem, is_dns1123_label, is_quantity
+from .api.syntax import dns1123_problem, is_dns1123_label, is_quantity, quantity_value
 
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -176,12 +176,8 @@ class OperatorConfig:
         pod_resources = reader.resources("POD", POD_RESOURCE_DEFAULTS)
         config = cls(
             pod_resources=pod_resources,
-            master_pod_resources=reader.resources(
-                "MASTER_POD", pod_resources, blank_is_unset=True
-            ),
-            worker_pod_resources=reader.resources(
-                "WORKER_POD", pod_resources, blank_is_unset=True
-            ),
+            master_pod_resources=reader.resources("MASTER_POD", pod_resources, fallback="POD"),
+            worker_pod_resources=reader.resources("WORKER_POD", pod_resources, fallback="POD"),
             metrics_exporter=ExporterSettings(
                 image=reader.text("METRICS_EXPORTER_IMAGE", "containersol/locust_exporter:v0.5.0"),
                 port=reader.integer("METRICS_EXPORTER_PORT", 9646, minimum=1, maximum=65535),
@@ -295,6 +291,9 @@ class _Reader:
         self.env = env
         self.problems: dict[str, str] = {}
         self.read: dict[str, None] = {}  # insertion-ordered set
+        # The variable each resource setting took its value from, and whether that variable
+        # was unset (so the value is its built-in default).
+        self.origins: dict[str, tuple[str, bool]] = {}
 
     def problem(self, name: str, reason: str, value: str | None = None) -> None:
         shown = f'{name}="{value}"' if value is not None else name
@@ -398,16 +397,25 @@ class _Reader:
         return found
 
     def resources(
-        self, prefix: str, defaults: ResourceSettings, *, blank_is_unset: bool = False
+        self,
+        prefix: str,
+        defaults: ResourceSettings,
+        *,
+        fallback: str | None = None,
     ) -> ResourceSettings:
-        """Six quantities, each falling back to `defaults` when unset (or blank, if
-        `blank_is_unset`); otherwise a blank value leaves that request or limit out."""
+        """Six quantities. Without `fallback`, an unset one takes its default and a blank one is
+        left out; with it (the prefix of the settings `defaults` holds), unset or blank takes
+        that setting's value. A request above its limit is a problem naming both variables."""
         values = {}
         for attr, suffix in RESOURCE_SUFFIXES.items():
             var = f"{prefix}_{suffix}"
             value = self._value(var)
-            if value is None or (blank_is_unset and not value.strip()):
+            self.origins[var] = (var, False)
+            if value is None or (fallback and not value.strip()):
                 values[attr] = getattr(defaults, attr)
+                self.origins[var] = (
+                    self.origins[f"{fallback}_{suffix}"] if fallback else (var, True)
+                )
             elif not value.strip():
                 values[attr] = ""
             elif is_quantity(value.strip()):
@@ -417,7 +425,31 @@ class _Reader:
                     var, "not a valid Kubernetes quantity (e.g. 500m, 1, 256Mi, 1Gi)", value
                 )
                 values[attr] = getattr(defaults, attr)
-        return ResourceSettings(**values)
+        settings = ResourceSettings(**values)
+        self._check_limits(prefix, settings)
+        return settings
+
+    def _check_limits(self, prefix: str, settings: ResourceSettings) -> None:
+        """A request above its limit is a problem naming the two variables the values came from."""
+        for resource in ("CPU", "MEM", "EPHEMERAL"):
+            request = getattr(settings, f"{resource.lower()}_request")
+            limit = getattr(settings, f"{resource.lower()}_limit")
+            if not (request and limit) or quantity_value(request) <= quantity_value(limit):
+                continue
+            origins = [
+                (*self.origins[f"{prefix}_{resource}_{kind}"], value)
+                for kind, value in (("REQUEST", request), ("LIMIT", limit))
+            ]
+            if any(var in self.problems for var, _, _ in origins):
+                continue  # an invalid quantity, already reported
+            shown = [
+                f'{var}="{value}"{" (default)" if default else ""}'
+                for var, default, value in origins
+            ]
+            blamed = next((var for var, default, _ in origins if not default), origins[0][0])
+            self.problems.setdefault(
+                blamed, f"{shown[0]} is more than {shown[1]}: a request may not exceed its limit"
+            )
 
 
 def _settings() -> tuple[str, ...]:

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from lightkube import ApiError, AsyncClient
-from lightkube.resources.core_v1 import ConfigMap
-from lightkube.types import PatchType
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import ConfigMap, Service
+from lightkube.types import CascadeType, PatchType
 
 from .api.naming import ObjectKey, child_names
 from .api.parse import parse
@@ -65,6 +66,10 @@ class Result:
 DONE = Result()
 # A 409 Conflict means our view was stale, not that the API is sick: look again at once.
 REQUEUE = Result(requeue=True)
+
+
+class ChildRefused(Exception):
+    """The API server refused a child as invalid: the test cannot run as written."""
 
 
 class EventRecorder(Protocol):
@@ -129,7 +134,7 @@ class Reconciler:
             spec: TestSpec | None = parse(test)
         except SpecError as error:
             if not owned:
-                return await self._invalid(key, subject, current, generation, str(error))
+                return await self._invalid(key, subject, metadata, current, str(error))
             log.warning("LocustTest %s: the new spec is invalid and is ignored: %s", key, error)
             spec = None
         if current.get("phase") in TERMINAL:
@@ -143,7 +148,10 @@ class Reconciler:
             log.info("LocustTest updated: %s in namespace: %s.", key.name, key.namespace)
             log.info("Update operations on %s are not currently supported!", key.name)
         if spec is not None and not children.complete:
-            created = await self._create_missing(spec, subject, children, foreign, current)
+            try:
+                created = await self._create_missing(spec, subject, children, foreign, current)
+            except ChildRefused as refusal:
+                return await self._invalid(key, subject, metadata, current, str(refusal))
             if created is None:
                 return REQUEUE
             children = created
@@ -240,6 +248,11 @@ class Reconciler:
                         "Conflict creating %s %s, retrying: %s", kind, name, error.status.message
                     )
                     return None
+                if error.status.code == 422:
+                    # The checks in api/ missed a rule the API server applies: remove what
+                    # exists rather than leave a half-made test, and say why.
+                    await self._remove(spec.namespace, found)
+                    raise ChildRefused(f"{kind} {name}: {error.status.message}") from None
                 self._recorder.record(
                     subject,
                     WARNING,
@@ -267,6 +280,22 @@ class Reconciler:
             self._recorder.record(subject, NORMAL, "Created", f"Created {kind} {name}")
         return Children(pods=children.pods, **found)
 
+    async def _remove(self, namespace: str, found: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Delete the test's children that exist (their pods go with them)."""
+        for attr, child in found.items():
+            if child is None:
+                continue
+            resource = Service if attr == "service" else Job
+            name = child["metadata"]["name"]
+            try:
+                await self._client.delete(
+                    resource, name, namespace=namespace, cascade=CascadeType.BACKGROUND
+                )
+            except ApiError as error:
+                if error.status.code != 404:
+                    raise
+            log.info("Deleted %s %s: the test cannot run as written", resource.__name__, name)
+
     async def _missing_config_maps(
         self, spec: TestSpec | None, children: Children, now: datetime
     ) -> list[str]:
@@ -293,16 +322,19 @@ class Reconciler:
         self,
         key: TestKey,
         subject: InvolvedObject,
+        metadata: Mapping[str, Any],
         current: Mapping[str, Any],
-        generation: int,
         problem: str,
     ) -> Result:
         ready = condition(current, READY)
         if ready and ready.get("reason") == "InvalidSpec" and ready.get("message") == problem:
             return DONE
         log.warning("LocustTest %s is invalid and was not created: %s", key, problem)
-        self._recorder.record(subject, WARNING, "InvalidSpec", problem)
-        await self._write_status(key, invalid_status(current, problem, generation, self._clock()))
+        generation = int(metadata.get("generation") or 1)
+        status = invalid_status(current, problem, generation, self._clock())
+        if await self._write_status(key, status):
+            self._written[key] = (metadata.get("resourceVersion"), status)
+            self._recorder.record(subject, WARNING, "InvalidSpec", problem)
         return DONE
 
     async def _write_status(self, key: TestKey, status: Mapping[str, Any]) -> bool:

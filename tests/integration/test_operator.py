@@ -251,6 +251,12 @@ def test_unreachable_api_server_means_not_ready(tmp_path, start_operator, cluste
     assert operator.get("/healthz")[0] == 200
 
 
+def test_a_request_above_its_limit_stops_the_operator_naming_both(start_operator):
+    operator = start_operator(wait=False, POD_CPU_REQUEST="2", POD_CPU_LIMIT="1")
+    assert operator.proc.wait(10) == 2
+    assert 'POD_CPU_REQUEST="2" is more than POD_CPU_LIMIT="1"' in operator.log()
+
+
 @pytest.mark.parametrize("setting", ["POD_CPU_LIMIT=lots", "JOB_TTL_SECONDS_AFTER_FINISHED=-1"])
 def test_invalid_settings_stop_the_operator_before_it_starts(start_operator, setting):
     name, value = setting.split("=")

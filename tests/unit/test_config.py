@@ -223,6 +223,56 @@ def test_all_invalid_values_are_reported_together():
     assert 'LOG_LEVEL="loud"' in message
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"POD_CPU_REQUEST": "2", "POD_CPU_LIMIT": "1"},
+            'POD_CPU_REQUEST="2" is more than POD_CPU_LIMIT="1": a request may not exceed its limit',
+        ),
+        (
+            {"POD_MEM_LIMIT": "64Mi"},
+            'POD_MEM_REQUEST="128Mi" (default) is more than POD_MEM_LIMIT="64Mi"',
+        ),
+        (
+            {"POD_EPHEMERAL_REQUEST": "1G", "POD_EPHEMERAL_LIMIT": "500M"},
+            'POD_EPHEMERAL_REQUEST="1G" is more than POD_EPHEMERAL_LIMIT="500M"',
+        ),
+        (
+            {"MASTER_POD_CPU_REQUEST": "3"},
+            'MASTER_POD_CPU_REQUEST="3" is more than POD_CPU_LIMIT="1000m" (default)',
+        ),
+        (
+            {"POD_CPU_REQUEST": "2", "POD_CPU_LIMIT": "4", "WORKER_POD_CPU_LIMIT": "1"},
+            'POD_CPU_REQUEST="2" is more than WORKER_POD_CPU_LIMIT="1"',
+        ),
+        (
+            {"METRICS_EXPORTER_MEM_REQUEST": "1Gi"},
+            'METRICS_EXPORTER_MEM_REQUEST="1Gi" is more than METRICS_EXPORTER_MEM_LIMIT="128Mi" '
+            "(default)",
+        ),
+    ],
+)
+def test_a_request_above_its_limit_names_both_variables(env: dict[str, str], message: str):
+    with pytest.raises(ConfigError) as caught:
+        OperatorConfig.from_env(env)
+
+    assert len(caught.value.problems) == 1
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"POD_CPU_REQUEST": "500m", "POD_CPU_LIMIT": "0.5"},
+        {"POD_CPU_REQUEST": "4", "POD_CPU_LIMIT": ""},  # no limit
+        {"POD_MEM_REQUEST": "1Gi", "POD_MEM_LIMIT": "1024Mi"},
+    ],
+)
+def test_a_request_up_to_its_limit_is_fine(env: dict[str, str]):
+    OperatorConfig.from_env(env)
+
+
 def test_lease_timings_must_nest():
     with pytest.raises(ConfigError) as caught:
         OperatorConfig.from_env({"LEASE_RETRY_PERIOD_SECONDS": "20"})
@@ -234,7 +284,8 @@ def test_lease_timings_must_nest():
     "value", ["500m", "1", "0.5", ".5", "1Gi", "128974848", "129e6", "123Mi", "1k"]
 )
 def test_kubernetes_quantity_forms_are_accepted(value: str):
-    assert OperatorConfig.from_env({"POD_CPU_REQUEST": value}).pod_resources.cpu_request == value
+    config = OperatorConfig.from_env({"POD_CPU_REQUEST": value, "POD_CPU_LIMIT": ""})
+    assert config.pod_resources.cpu_request == value
 
 
 @pytest.mark.parametrize(
@@ -299,11 +350,13 @@ def test_v2_defaults():
 
 @pytest.mark.parametrize(("var", "role", "attribute"), ROLE_RESOURCE_VARS)
 def test_a_role_setting_overrides_that_field_for_that_role_only(var, role, attribute):
-    config = OperatorConfig.from_env({var: "7Gi"})
+    # Small enough for any request, large enough for any limit.
+    value = "1" if attribute.endswith("request") else "7Gi"
+    config = OperatorConfig.from_env({var: value})
     other = "WORKER" if role == "MASTER" else "MASTER"
 
     assert role_resources(config, role) == dataclasses.replace(
-        config.pod_resources, **{attribute: "7Gi"}
+        config.pod_resources, **{attribute: value}
     )
     assert role_resources(config, other) == config.pod_resources
 
@@ -313,13 +366,15 @@ def test_role_settings_fall_back_field_by_field_to_the_unified_settings():
         {
             "POD_CPU_REQUEST": "300m",
             "POD_MEM_LIMIT": "",
-            "MASTER_POD_CPU_REQUEST": "2",
+            "MASTER_POD_CPU_REQUEST": "900m",
             "MASTER_POD_MEM_REQUEST": "",  # explicitly empty: the unified value, as upstream
             "WORKER_POD_EPHEMERAL_LIMIT": "1Gi",
         }
     )
 
-    assert config.master_pod_resources == ResourceSettings("2", "128Mi", "30M", "1000m", "", "50M")
+    assert config.master_pod_resources == ResourceSettings(
+        "900m", "128Mi", "30M", "1000m", "", "50M"
+    )
     assert config.worker_pod_resources == ResourceSettings(
         "300m", "128Mi", "30M", "1000m", "", "1Gi"
     )

@@ -274,6 +274,18 @@ INVALID = {
         'metadata.namespace: Invalid value: "Load_Tests"',
     ),
     "wrong kind": (set_field("kind", "Deployment"), 'kind: Unsupported value: "Deployment"'),
+    "no kind": (drop_field("kind"), "kind: Required value"),
+    "no apiVersion": (drop_field("apiVersion"), "apiVersion: Required value"),
+    "300-character name": (
+        set_field("metadata.name", "a" * 300),
+        'metadata.name: Invalid value: "aaaaaaaaaaaaaaaaaaaa..." (300 characters): must be no '
+        "more than 253 characters",
+    ),
+    "70-character namespace": (
+        set_field("metadata.namespace", "n" * 70),
+        "metadata.namespace: Invalid value: \"nnnnnnnnnnnnnnnnnnnn...\" (70 characters): must be "
+        "no more than 63 characters",
+    ),
     "unknown version": (
         set_field("apiVersion", "locust.io/v3"),
         (

@@ -14,9 +14,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ..crds import KIND, version_schema
-from . import schema
+from . import pod_fields, schema
 from .conversion import convert
-from .syntax import is_dns1123_label, is_dns1123_subdomain
+from .syntax import dns1123_problem
 from .types import (
     DEFAULT_AUTOQUIT_SECONDS,
     V1,
@@ -42,6 +42,9 @@ def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
     if not isinstance(obj, Mapping):
         raise SpecError("not a LocustTest: expected a YAML mapping")
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    for field, value in (("apiVersion", api_version), ("kind", kind)):
+        if value in (None, ""):
+            raise SpecError(f"{field}: Required value")
     if kind != KIND:
         raise SpecError(f'kind: Unsupported value: "{kind}": supported values: "{KIND}"')
     if api_version not in _SPEC_SCHEMAS:
@@ -53,7 +56,7 @@ def parse(obj: Any, *, default_namespace: str = "default") -> TestSpec:
     if api_version == V1:
         document = _checked(convert(document, V2), V2)
     spec = _test_spec(document, api_version=api_version, namespace=namespace)
-    problems = validate(spec)
+    problems = validate(spec) or pod_fields.check(spec)
     if problems:
         raise SpecError(problems[0])
     return spec
@@ -66,11 +69,8 @@ def _check_metadata(metadata: Any, default_namespace: str) -> str:
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError("metadata.name: Required value")
-    if not is_dns1123_subdomain(name):
-        raise SpecError(
-            f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist '
-            "of lower case alphanumeric characters, '-' or '.'"
-        )
+    if problem := dns1123_problem(name, label=False):
+        raise SpecError(f"metadata.name: Invalid value: {_shown_name(name)}: {problem}")
     if not name[0].isalpha():
         # The master Service is named after the test, and Service names must start with a letter.
         raise SpecError(
@@ -78,12 +78,25 @@ def _check_metadata(metadata: Any, default_namespace: str) -> str:
             "Service is named after the test"
         )
     namespace = metadata.get("namespace")
-    if namespace is not None and not (isinstance(namespace, str) and is_dns1123_label(namespace)):
-        raise SpecError(
-            f'metadata.namespace: Invalid value: "{namespace}": a lowercase RFC 1123 label must '
-            "consist of lower case alphanumeric characters or '-'"
+    if namespace is not None:
+        problem = (
+            dns1123_problem(namespace, label=True)
+            if isinstance(namespace, str)
+            else ("must be a string")
         )
+        if problem:
+            raise SpecError(
+                f"metadata.namespace: Invalid value: {_shown_name(namespace)}: {problem}"
+            )
     return namespace or default_namespace
+
+
+def _shown_name(name: Any) -> str:
+    """A name as a message quotes it; a very long one by its start and its length."""
+    text = str(name)
+    if len(text) > 63:
+        return f'"{text[:20]}..." ({len(text)} characters)'
+    return f'"{text}"'
 
 
 def _checked(obj: Mapping[str, Any], api_version: str) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from lightkube.models.core_v1 import ConfigMapEnvSource, EnvFromSource, EnvVar, SecretEnvSource
 
+from ..api.pod_fields import from_test
 from ..api.types import TestSpec
 from ..config import OperatorConfig
 from .otel import otel_env
-from .passthrough import from_test
 
 
 def env(spec: TestSpec, config: OperatorConfig) -> list[EnvVar]:

@@ -24,6 +24,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 
 from ..api.naming import role_name
+from ..api.pod_fields import from_test
 from ..api.types import Role, TestSpec
 from ..config import OperatorConfig, ResourceSettings
 from .command import master_args, worker_args
@@ -36,7 +37,6 @@ from .constants import (
 from .env import env, env_from
 from .labels import object_metadata, pod_annotations, pod_labels
 from .otel import uses_metrics_exporter
-from .passthrough import from_test
 from .volumes import volumes
 
 

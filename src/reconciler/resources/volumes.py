@@ -11,8 +11,8 @@ from lightkube.models.core_v1 import (
 )
 
 from ..api.naming import LIB_VOLUME, SECRET_VOLUME_PREFIX, role_name
+from ..api.pod_fields import from_test
 from ..api.types import Role, TestSpec
-from .passthrough import from_test
 
 # The roles a user's volumeMount goes to, by `target`: none (empty) means both, an unknown none.
 _TARGET_ROLES: dict[str, tuple[Role, ...]] = {

@@ -8,20 +8,24 @@ reconciles in flight finish, writes the queued events, releases the Lease, and e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import time
 from pathlib import Path
 
+import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ConfigError as KubeConfigError
 
 from .. import __version__
+from ..api.compatibility import version_problem
 from ..config import OperatorConfig
 from ..controller import Reconciler, TestKey
 from .caches import Caches
 from .events import EventRecorder
+from .kube_http import get_json
 from .leader import LeaderElector, LeadershipLost
 from .metrics import CONTROLLER, RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL
 from .probes import Probes
@@ -32,6 +36,7 @@ log = logging.getLogger("reconciler")
 
 FIELD_MANAGER = "locust-operator"
 SHUTDOWN_GRACE_SECONDS = 25.0
+VERSION_TIMEOUT_SECONDS = 5.0
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
@@ -99,6 +104,12 @@ class Operator:
     async def _run_until(
         self, stop: asyncio.Event, client: AsyncClient, webhook_task: asyncio.Task[None] | None
     ) -> int:
+        problem = await self._cluster_problem(client, stop)
+        if problem:
+            log.error("%s", problem)
+            return EXIT_INVALID
+        if stop.is_set():
+            return EXIT_OK
         election = self.config.leader_election
         if election.enabled:
             elector = LeaderElector(client, election, on_api=self._lease_reachable)
@@ -132,6 +143,25 @@ class Operator:
         finally:
             await asyncio.gather(work, return_exceptions=True)
         return EXIT_OK
+
+    async def _cluster_problem(self, client: AsyncClient, stop: asyncio.Event) -> str | None:
+        """Ask the API server its version until it answers (or SIGTERM); why it cannot run the
+        operator's tests, or None."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                info = await get_json(client, "/version", timeout=VERSION_TIMEOUT_SECONDS)
+            except (httpx2.HTTPError, ValueError) as error:
+                failures += 1
+                if failures <= 3 or failures % 10 == 0:
+                    log.warning("Cannot read the API server's version yet: %s", _describe(error))
+                delay = min(0.2 * 2 ** (failures - 1), 10.0)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                continue
+            log.info("Kubernetes %s", info.get("gitVersion", "(version unknown)"))
+            return version_problem(info)
+        return None
 
     async def _lead(self, client: AsyncClient) -> None:
         """Watch and reconcile until cancelled, then drain gracefully."""

@@ -36,6 +36,7 @@ from .conditions import (
 )
 from .pod_health import pod_health
 
+
 @dataclass(frozen=True)
 class Children:
     """The test's children as the caches hold them (None: absent, or owned by someone else)."""
@@ -67,12 +68,18 @@ def initial_status(expected_workers: int, generation: int, now: datetime) -> dic
         (PODS_HEALTHY, True, "PodsStarting", "Waiting for pods to start"),
     ):
         set_condition(conditions, type_, ok, reason, message, generation, now)
-    return {"phase": PENDING, "observedGeneration": generation,
-            "expectedWorkers": expected_workers, "connectedWorkers": 0, "conditions": conditions}
+    return {
+        "phase": PENDING,
+        "observedGeneration": generation,
+        "expectedWorkers": expected_workers,
+        "connectedWorkers": 0,
+        "conditions": conditions,
+    }
 
 
-def invalid_status(current: Mapping[str, Any], problem: str, generation: int,
-                   now: datetime) -> dict[str, Any]:
+def invalid_status(
+    current: Mapping[str, Any], problem: str, generation: int, now: datetime
+) -> dict[str, Any]:
     """A test the operator cannot run as written: no children, Ready=False/InvalidSpec, Failed."""
     status = _copy(current) if current.get("phase") else initial_status(0, generation, now)
     set_condition(status["conditions"], READY, False, "InvalidSpec", problem, generation, now)
@@ -116,29 +123,50 @@ def evaluate(
     conditions = status["conditions"]
     status["observedGeneration"] = generation
     if children.complete:
-        set_condition(conditions, READY, True, "ResourcesCreated", "All resources created",
-                      generation, now)
+        set_condition(
+            conditions, READY, True, "ResourcesCreated", "All resources created", generation, now
+        )
     elif foreign:
-        set_condition(conditions, READY, False, "ResourcesCreating",
-                      f"Waiting for {', '.join(foreign)}, owned by another object, to go",
-                      generation, now)
+        set_condition(
+            conditions,
+            READY,
+            False,
+            "ResourcesCreating",
+            f"Waiting for {', '.join(foreign)}, owned by another object, to go",
+            generation,
+            now,
+        )
     if created_generation is not None and generation > created_generation:
-        set_condition(conditions, SPEC_DRIFTED, True, "SpecChangeIgnored",
-                      "Spec changes after creation are ignored. Delete and recreate the CR to "
-                      "apply changes.", generation, now)
+        set_condition(
+            conditions,
+            SPEC_DRIFTED,
+            True,
+            "SpecChangeIgnored",
+            "Spec changes after creation are ignored. Delete and recreate the CR to "
+            "apply changes.",
+            generation,
+            now,
+        )
 
     worker_status = (children.worker_job or {}).get("status") or {}
     connected = int(worker_status.get("active") or 0)
     status["connectedWorkers"] = connected
     expected = int(status.get("expectedWorkers") or expected_workers)
-    set_condition(conditions, WORKERS_CONNECTED, connected >= expected,
-                  "AllWorkersConnected" if connected >= expected else "WorkersMissing",
-                  f"{connected}/{expected} workers connected", generation, now)
+    set_condition(
+        conditions,
+        WORKERS_CONNECTED,
+        connected >= expected,
+        "AllWorkersConnected" if connected >= expected else "WorkersMissing",
+        f"{connected}/{expected} workers connected",
+        generation,
+        now,
+    )
 
     new_phase = _phase_from_master(children.master_job, phase)
     health = pod_health(children.pods, config_maps, missing_config_maps, now, grace_seconds)
-    set_condition(conditions, PODS_HEALTHY, health.healthy, health.reason, health.message,
-                  generation, now)
+    set_condition(
+        conditions, PODS_HEALTHY, health.healthy, health.reason, health.message, generation, now
+    )
     result.requeue_after = health.recheck_after
     if not health.healthy and new_phase not in TERMINAL:
         new_phase = FAILED
@@ -154,7 +182,9 @@ def _phase_from_master(master_job: Mapping[str, Any] | None, phase: str) -> str:
     if master_job is None:
         return phase
     job_status = master_job.get("status") or {}
-    states = {c.get("type") for c in job_status.get("conditions") or () if c.get("status") == "True"}
+    states = {
+        c.get("type") for c in job_status.get("conditions") or () if c.get("status") == "True"
+    }
     if "Complete" in states:
         return SUCCEEDED
     if "Failed" in states:
@@ -164,24 +194,34 @@ def _phase_from_master(master_job: Mapping[str, Any] | None, phase: str) -> str:
     return phase
 
 
-def _transition(status: dict[str, Any], old: str, new: str, generation: int, now: datetime,
-                result: Evaluation) -> None:
+def _transition(
+    status: dict[str, Any], old: str, new: str, generation: int, now: datetime, result: Evaluation
+) -> None:
     status["phase"] = new
     conditions = status["conditions"]
     if new == RUNNING or (new in TERMINAL and not status.get("startTime")):
         status.setdefault("startTime", timestamp(now))
     if new == RUNNING:
         result.events.append(Event(NORMAL, "TestStarted", "Load test execution started"))
-        set_condition(conditions, TEST_COMPLETED, False, "TestInProgress", "Test is running",
-                      generation, now)
+        set_condition(
+            conditions, TEST_COMPLETED, False, "TestInProgress", "Test is running", generation, now
+        )
     elif new == SUCCEEDED:
         status["completionTime"] = timestamp(now)
         result.events.append(Event(NORMAL, "TestCompleted", "Load test completed successfully"))
-        set_condition(conditions, TEST_COMPLETED, True, "TestSucceeded",
-                      "Test completed successfully", generation, now)
+        set_condition(
+            conditions,
+            TEST_COMPLETED,
+            True,
+            "TestSucceeded",
+            "Test completed successfully",
+            generation,
+            now,
+        )
     elif new == FAILED:
         status["completionTime"] = timestamp(now)
         result.events.append(Event(WARNING, "TestFailed", "Load test execution failed"))
-        set_condition(conditions, TEST_COMPLETED, True, "TestFailed", "Test failed",
-                      generation, now)
+        set_condition(
+            conditions, TEST_COMPLETED, True, "TestFailed", "Test failed", generation, now
+        )
         set_condition(conditions, READY, False, "ResourcesFailed", "Test failed", generation, now)

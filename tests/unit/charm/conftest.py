@@ -127,8 +127,8 @@ LABELS = {
 EXPECTED_RULES = {
     ("locust.io", "locusttests"): {"get", "list", "watch"},
     ("locust.io", "locusttests/status"): {"get", "update", "patch"},
-    ("", "services"): {"get", "list", "watch", "create"},
-    ("batch", "jobs"): {"get", "list", "watch", "create"},
+    ("", "services"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("", "pods"): {"get", "list", "watch"},
     ("", "configmaps"): {"get"},
     ("", "events"): {"create", "patch", "list"},

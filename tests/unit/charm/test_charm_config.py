@@ -154,6 +154,18 @@ INVALID = [
     ),
     ("log-level", "chatty", 'invalid config: log-level="chatty": must be one of'),
     (
+        "pod-cpu-request",
+        "2",
+        'invalid config: pod-cpu-request="2" is more than pod-cpu-limit="1000m": a request may '
+        "not exceed its limit",
+    ),
+    (
+        "master-pod-mem-limit",
+        "64Mi",
+        'invalid config: pod-mem-request="128Mi" is more than master-pod-mem-limit="64Mi": a '
+        "request may not exceed its limit",
+    ),
+    (
         "watch-namespaces",
         "load,Not_A_Namespace",
         'invalid config: watch-namespaces="load,Not_A_Namespace": not a valid namespace name',

@@ -150,10 +150,13 @@ def test_applies_are_server_side_with_the_app_as_field_manager(
         assert request.url.params["force"] == "true"
 
 
-def test_the_crd_is_checked_before_it_is_applied(ctx: testing.Context, kube: FakeKube):
+def test_the_version_and_the_crd_are_checked_before_anything_is_applied(
+    ctx: testing.Context, kube: FakeKube
+):
     ctx.run(ctx.on.config_changed(), leader_state())
 
-    assert [(r.verb, r.resource) for r in kube.requests] == [
+    assert [r.path for r in kube.requests][0] == "/version"
+    assert [(r.verb, r.resource) for r in kube.requests][1:] == [
         ("get", "customresourcedefinitions"),
         ("patch", "customresourcedefinitions"),
         ("patch", "clusterroles"),
@@ -236,6 +239,19 @@ def test_update_status_makes_no_calls_when_all_is_applied(ctx: testing.Context, 
 
 
 # --- Refusals and failures --------------------------------------------------------------------
+
+
+def test_a_cluster_too_old_blocks_and_nothing_is_applied(ctx: testing.Context, kube: FakeKube):
+    kube.kubernetes_version = "1.28.9"
+
+    out = ctx.run(ctx.on.config_changed(), leader_state())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "Kubernetes v1.28.9-fakekube is too old: the operator needs 1.29 or later (its metrics "
+        "exporter runs as a native sidecar)"
+    )
+    assert writes(kube) == []
+    assert kube.get(*CRD) is None and kube.get(*ROLE) is None
 
 
 def test_forbidden_blocks_with_the_trust_command(ctx: testing.Context, kube: FakeKube):
