@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHARMCRAFT_VENV := .venv-charmcraft
 CHARMCRAFT_STAMP := $(CHARMCRAFT_VENV)/.installed
 
-.PHONY: demo test unit charm-check bench lint clean
+.PHONY: demo sandbox test unit charm-check bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 ## demo: run an operator against the built-in fake cluster and show what it creates
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+## sandbox: a fake cluster with the CRD and the operator running, for kubectl in another terminal
+sandbox: $(STAMP)
+	$(BIN)/python scripts/sandbox.py
 
 ## test: every test, plus the charm's schema check
 test: $(STAMP) charm-check
