@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHARMCRAFT_VENV := .venv-charmcraft
 CHARMCRAFT_STAMP := $(CHARMCRAFT_VENV)/.installed
 
-.PHONY: help demo test unit charm-check lint run bench clean
+.PHONY: help demo sandbox test unit charm-check lint run bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ help:
 ## demo: run an operator against the built-in fake cluster and show what it creates
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+## sandbox: a fake cluster with the CRD and the operator running, for kubectl in another terminal
+sandbox: $(STAMP)
+	$(BIN)/python scripts/sandbox.py
 
 ## test: every test, plus the charm's schema check
 test: $(STAMP) charm-check

@@ -16,6 +16,7 @@ from .builtins import builtin_resource_types
 from .crds import CRD_STORAGE, CrdController
 from .discovery import DEFAULT_KUBERNETES_VERSION
 from .errors import FieldError, GroupResource, StatusError
+from .fieldvalidation import FieldChecker, FieldValidation
 from .gc import GarbageCollector
 from .jobcontroller import JobController
 from .kubelet import KubeletSettings, LocalKubelet
@@ -57,6 +58,8 @@ class ApiServer:
         for rt in builtin_resource_types():
             self.resources.register(rt)
         self.store = ObjectStore(history_limit)
+        #: Unknown and duplicate fields in what clients write (see ``fieldvalidation``).
+        self.fields = FieldChecker()
         self.crds = CrdController(self)
         self.gc = GarbageCollector(self)
         self.namespaces = NamespaceController(self)
@@ -330,6 +333,8 @@ class ApiServer:
         if candidate == unchanged:
             return old  # a no-op write: no new resourceVersion, no event
         if dry_run:
+            # Nothing is written, so the object keeps the resourceVersion it has.
+            candidate["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return candidate
         if candidate["metadata"].get("deletionTimestamp") and not rt.strategy.pending_finalization(
             candidate
@@ -351,8 +356,13 @@ class ApiServer:
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        validation: FieldValidation | None = None,
+        patch_problems: list[str] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns the result and whether it created the object (apply only).
+
+        With ``validation``, the patched object's unknown fields (after ``patch_problems``, what
+        is wrong in the patch itself) are reported to it, then dropped.
 
         ``force`` is accepted for apply requests; field ownership is not tracked, so an apply never
         conflicts with another manager and there is nothing to force.
@@ -383,6 +393,9 @@ class ApiServer:
             patched = strategic_merge(current, patch, rt.strategy.list_strategy)
         else:
             raise StatusError.unsupported_media_type(patch_type, self.patch_types(rt))
+        if validation is not None:
+            validation.report([*(patch_problems or ()), *self.fields.unknown_fields(rt, patched)])
+            self.fields.drop_unknown(rt, patched)
         return self._update(
             rt, old, self._decode(rt, patched), subresource=subresource, dry_run=dry_run
         ), False

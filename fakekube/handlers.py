@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 from contextlib import suppress
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -22,7 +23,9 @@ from .discovery import (
 )
 from .errors import REASON_FOR_CODE, StatusError
 from .faults import FaultInjector, FaultRule
-from .patch import APPLY_PATCH
+from .fieldvalidation import FieldValidation
+from .openapi import Document, OpenApiPublisher
+from .patch import APPLY_PATCH, JSON_PATCH
 from .requestlog import RequestInfo, RequestLog, is_true
 from .resources import BACKGROUND, ORPHAN, ResourceType
 from .selectors import FieldSelector, LabelSelector
@@ -57,7 +60,17 @@ def _warning_header(text: str) -> str:
 
 async def _send_deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
     if warning := request.get(DEPRECATION):
+        # The deprecation warning is recorded before the request is decoded: it comes first.
+        others = response.headers.getall("Warning", [])
         response.headers["Warning"] = _warning_header(warning)
+        for other in others:
+            response.headers.add("Warning", other)
+
+
+def _with_warnings(response: web.Response, validation: FieldValidation) -> web.Response:
+    for warning in validation.warnings:
+        response.headers.add("Warning", _warning_header(warning))
+    return response
 
 
 def status_response(error: StatusError, headers: dict[str, str] | None = None) -> web.Response:
@@ -72,6 +85,32 @@ def _dry_run(query: Any) -> bool:
                 f'Invalid dryRun value: "{value}"; supported values: "All"'
             )
     return bool(values)
+
+
+def _accepts_json(request: web.Request) -> bool:
+    """Whether the Accept header admits JSON, the only encoding of OpenAPI the fake has (the
+    apiserver also has protobuf, and answers 406 when neither is acceptable)."""
+    for clause in (request.headers.get("Accept") or "*/*").split(","):
+        media_range, *params = (part.strip() for part in clause.split(";"))
+        quality = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            refused = float(quality) == 0
+        except ValueError:
+            refused = False
+        if not refused and media_range.lower() in (JSON, "application/*", "*/*"):
+            return True
+    return False
+
+
+def _document_response(
+    request: web.Request, document: Document, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An OpenAPI document with its ETag; 304 when the client already has it."""
+    etag = f'"{document.etag}"'
+    headers = {"ETag": etag, **(headers or {})}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=document.body, headers={"Content-Type": JSON, **headers})
 
 
 def _media_type(request: web.Request) -> str | None:
@@ -92,6 +131,9 @@ class ApiHandler:
         self._api = api
         self._log = log
         self._faults = faults
+        self._openapi = OpenApiPublisher(
+            api.resources, int(VERSION_INFO["minor"]), VERSION_INFO["gitVersion"]
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = RequestInfo.parse(request.method, request.path, request.query)
@@ -139,6 +181,8 @@ class ApiHandler:
             return json_response(api_versions(request.host))
         if path == "/apis":
             return json_response(api_group_list(self._api.resources))
+        if path == "/openapi/v2" or path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            return self._openapi_document(request, path)
         if not info.is_resource_request:
             parts = path.strip("/").split("/")
             document = None
@@ -152,6 +196,28 @@ class ApiHandler:
                 raise StatusError.no_such_route()
             return json_response(document)
         return await self._serve_resource(request, info)
+
+    def _openapi_document(self, request: web.Request, path: str) -> web.Response:
+        if path == "/openapi/v3":
+            return _document_response(request, self._openapi.v3_index())
+        if not _accepts_json(request):
+            return web.Response(status=406)
+        if path == "/openapi/v2":
+            return _document_response(request, self._openapi.v2_document())
+        key = path.removeprefix("/openapi/v3/")
+        document = self._openapi.v3_document(key)
+        if document is None:
+            return web.Response(status=404)  # the aggregator knows no such group-version
+        headers = {"Vary": "Accept"}
+        if wanted := request.query.get("hash"):
+            if wanted != document.etag:
+                # An old hash: the document changed since the client read the index.
+                location = f"/openapi/v3/{key}?hash={document.etag}"
+                return web.Response(status=301, headers={"Location": location})
+            expires = datetime.now(timezone.utc) + timedelta(days=365)
+            headers["Cache-Control"] = "public, immutable"
+            headers["Expires"] = expires.strftime("%a, %d %b %Y %H:%M:%S UTC")
+        return _document_response(request, document, headers)
 
     def _resource(self, info: RequestInfo) -> tuple[ResourceType, str | None]:
         rt = self._api.resources.lookup(info.api_group, info.version, info.resource)
@@ -193,20 +259,22 @@ class ApiHandler:
                 else self._list(request, rt, namespace)
             )
         if method == "POST" and not name:
-            created = self._api.create(
-                rt, namespace, await self._body(request), dry_run=_dry_run(request.query)
-            )
-            return json_response(rt.present(created), 201)
+            validation = FieldValidation.from_query(request.query, "CreateOptions")
+            body = await self._checked_body(request, rt, validation)
+            created = self._api.create(rt, namespace, body, dry_run=_dry_run(request.query))
+            return _with_warnings(json_response(rt.present(created), 201), validation)
         if method == "PUT" and name:
+            validation = FieldValidation.from_query(request.query, "UpdateOptions")
+            body = await self._checked_body(request, rt, validation)
             updated = self._api.update(
                 rt,
                 namespace,
                 name,
-                await self._body(request),
+                body,
                 subresource=info.subresource or None,
                 dry_run=_dry_run(request.query),
             )
-            return json_response(rt.present(updated))
+            return _with_warnings(json_response(rt.present(updated)), validation)
         if method == "PATCH" and name:
             return await self._patch(request, rt, namespace, name, info.subresource or None)
         if method == "DELETE":
@@ -241,9 +309,25 @@ class ApiHandler:
         )
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
-    @staticmethod
-    async def _body(request: web.Request) -> Any:
+    async def _checked_body(
+        self, request: web.Request, rt: ResourceType, validation: FieldValidation
+    ) -> Any:
+        """The body of a create or update, after strict decoding: refused, or with its
+        unknown fields dropped (and reported, unless the client asked to ignore them)."""
         raw = await request.read()
+        body = self._decode_body(request, raw)
+        if isinstance(body, dict):
+            kind = body.get("kind") or rt.kind
+            version = str(body.get("apiVersion") or rt.api_version).rpartition("/")[2]
+            validation.report(
+                self._api.fields.body_problems(rt, raw, body),
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: ',
+            )
+            self._api.fields.drop_unknown(rt, body)
+        return body
+
+    @staticmethod
+    def _decode_body(request: web.Request, raw: bytes) -> Any:
         media_type = _media_type(request)
         if media_type not in (None, *BODY_TYPES):
             raise StatusError.unsupported_media_type(
@@ -336,6 +420,11 @@ class ApiHandler:
             patch = yaml.safe_load(raw) if media_type == APPLY_PATCH else msgspec.json.decode(raw)
         except (msgspec.DecodeError, yaml.YAMLError) as error:
             raise StatusError.bad_request(f"error decoding patch: {error}") from None
+        validation = FieldValidation.from_query(request.query, "PatchOptions")
+        if media_type == JSON_PATCH:
+            problems = self._api.fields.json_patch_problems(raw)
+        else:
+            problems = self._api.fields.patch_duplicates(raw)
         result, created = self._api.patch(
             rt,
             namespace,
@@ -346,8 +435,12 @@ class ApiHandler:
             field_manager=request.query.get("fieldManager"),
             force=is_true(request.query.get("force")),
             dry_run=_dry_run(request.query),
+            validation=None if media_type == APPLY_PATCH else validation,
+            patch_problems=problems,
         )
-        return json_response(rt.present(result), 201 if created else 200)
+        return _with_warnings(
+            json_response(rt.present(result), 201 if created else 200), validation
+        )
 
     @staticmethod
     async def _delete_options(request: web.Request) -> dict[str, Any]:
