@@ -26,7 +26,7 @@ from .builtin_schemas import (
     builtin_definitions,
     definition_name,
 )
-from .discovery import VERSION_INFO
+from .discovery import DEFAULT_KUBERNETES_VERSION
 from .errors import FieldError, GroupKind, StatusError
 from .meta import OBJECT_META_FIELDS
 from .resources import ResourceType
@@ -85,7 +85,8 @@ class FieldChecker:
     """Finds unknown and duplicate fields, and drops unknown fields of built-in kinds."""
 
     def __init__(self, minor: int | None = None):
-        self._minor = int(VERSION_INFO["minor"]) if minor is None else minor
+        own_minor = int(DEFAULT_KUBERNETES_VERSION.split(".")[1])
+        self._minor = own_minor if minor is None else minor
 
     def _definitions(self) -> dict[str, Schema]:
         try:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .apiserver import ApiServer
 from .discovery import (
+    DEFAULT_KUBERNETES_VERSION,
     api_group,
     api_group_list,
     api_resource_list,
@@ -131,9 +132,9 @@ class ApiHandler:
         self._api = api
         self._log = log
         self._faults = faults
-        self._openapi = OpenApiPublisher(
-            api.resources, int(VERSION_INFO["minor"]), VERSION_INFO["gitVersion"]
-        )
+        # The documents describe the fake's own version, whatever /version is set to report.
+        own = version_info(DEFAULT_KUBERNETES_VERSION)
+        self._openapi = OpenApiPublisher(api.resources, int(own["minor"]), own["gitVersion"])
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = RequestInfo.parse(request.method, request.path, request.query)

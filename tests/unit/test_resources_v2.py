@@ -598,7 +598,7 @@ def test_worker_role_settings_leave_the_master_unified():
 
 
 def test_the_tests_resources_win_over_role_settings():
-    cfg = operator_config(MASTER_POD_CPU_REQUEST="4", MASTER_POD_MEM_LIMIT="8Gi")
+    cfg = operator_config(MASTER_POD_CPU_REQUEST="900m", MASTER_POD_MEM_LIMIT="8Gi")
 
     master = master_pod(with_roles(master={"resources": MASTER_RESOURCES}), cfg)
 

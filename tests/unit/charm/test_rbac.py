@@ -48,11 +48,14 @@ def test_role_grants_exactly_what_the_reconciler_needs():
     assert rules_of(role) == EXPECTED_RULES
 
 
-def test_role_never_grants_deletion_or_wildcards():
+def test_role_deletes_only_a_tests_own_children_and_grants_no_wildcards():
+    """Deleting is for rolling back the children of a test the API server refused."""
     role, _ = cluster_objects.rbac_objects(APP, MODEL)
 
+    deletable = {resource for resource, verbs in rules_of(role).items() if "delete" in verbs}
+    assert deletable == {("", "services"), ("batch", "jobs")}
     verbs = set().union(*rules_of(role).values())
-    assert not verbs & {"delete", "deletecollection", "*", "escalate", "bind", "impersonate"}
+    assert not verbs & {"deletecollection", "*", "escalate", "bind", "impersonate"}
     assert all("*" not in (rule.resources + rule.apiGroups) for rule in role.rules)
 
 
