@@ -206,8 +206,10 @@ async def test_an_expired_resource_version_lists_again_and_reports_the_deletions
     fakekube.compact()  # the watch's resourceVersion is now too old to resume from
     fakekube.expire_watches()
     await eventually(
-        lambda: "configmaps in namespace default expired, listing again"
-        in messages(logs, "reconciler.runtime.informer"),
+        lambda: (
+            "configmaps in namespace default expired, listing again"
+            in messages(logs, "reconciler.runtime.informer")
+        ),
         "the informer to see 410 Gone",
     )
     await eventually(lambda: not informer.connected, "the informer to report the lost watch")
