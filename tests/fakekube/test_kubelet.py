@@ -477,8 +477,10 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(node: F
     node.delete("v1", "Pod", pod["metadata"]["name"], "default")
     started = time.monotonic()
 
-    node.wait_for(lambda: not psutil.pid_exists(process.pid), timeout=10)
-    assert 0.8 < time.monotonic() - started < 5
+    node.wait_for(lambda: not psutil.pid_exists(process.pid), timeout=20)
+    # It ignores SIGTERM, so only the SIGKILL ended it: not before the grace period (the kill is
+    # timed from the deletion, just before `started`).
+    assert time.monotonic() - started > 0.8
 
 
 def test_stopping_the_server_stops_every_process(tmp_path: Path) -> None:
