@@ -220,19 +220,20 @@ async def test_a_leader_that_cannot_renew_within_the_deadline_stops_leading(
 async def test_a_conflict_loses_the_round_quietly_to_the_replica_that_wrote_first(
     fakekube: FakeKube, elect: Elect, logs: pytest.LogCaptureFixture
 ) -> None:
-    held_by_another(fakekube, duration=1)
-    # Hold this replica's takeover in the server while the other holder renews: the takeover
-    # then carries a stale resourceVersion, and the API server refuses it with 409 Conflict.
+    held_by_another(fakekube, duration=3600)
+    fakekube.patch("coordination.k8s.io/v1", "Lease", LEASE, {"spec": {"holderIdentity": None}})
+    # Hold this replica's takeover of the free Lease in the server while another replica takes
+    # it: the takeover then carries a stale resourceVersion, and the API server answers 409.
     takeover = fakekube.faults.add(verb="update", resource="leases", delay=1.0, times=1)
     leading = Leading()
     elect(leading)
-    await eventually(lambda: takeover.hits == 1, "the takeover attempt", timeout=20)
+    await eventually(lambda: takeover.hits == 1, "the takeover attempt")
     renewed = micro_time(datetime.now(timezone.utc))
     fakekube.patch(
         "coordination.k8s.io/v1",
         "Lease",
         LEASE,
-        {"spec": {"renewTime": renewed, "leaseDurationSeconds": 3600}},
+        {"spec": {"holderIdentity": "other", "renewTime": renewed}},
         "default",
     )
 
