@@ -270,9 +270,9 @@ def test_deleting_a_test_mid_run_stops_every_process(cluster: Cluster) -> None:
         name = master_pod["metadata"]["name"]
         log = (cluster.node / "default" / name / "logs" / "doomed-master.log").read_text()
         assert "Got SIGTERM signal" in log
-        settled = target.total
-        time.sleep(1)
-        assert target.total == settled
+        # No load after the deletion: that is what assert_stopped showed, as every process that
+        # could send it is gone. (Counting the target's requests a while longer would only time
+        # how fast it drains the last requests it had already received.)
     finally:
         target.stop()
 

@@ -62,23 +62,25 @@ def test_too_many_requests_carries_retry_after(http: httpx.Client, fakekube: Fak
 
 
 def test_delay_stalls_only_matching_requests(http: httpx.Client, fakekube: FakeKube) -> None:
-    fakekube.faults.add(verb="create", resource="configmaps", delay=0.5, times=1)
+    held = fakekube.faults.add(verb="create", resource="configmaps", delay=2, times=1)
     results: dict[str, float] = {}
 
     def slow_create() -> None:
         started = time.monotonic()
         with httpx.Client(base_url=fakekube.url) as other:
-            assert other.post(CMS, json=configmap("slow")).status_code == 201
+            results["status"] = other.post(CMS, json=configmap("slow")).status_code
         results["slow"] = time.monotonic() - started
 
     thread = threading.Thread(target=slow_create)
     thread.start()
-    time.sleep(0.1)
-    started = time.monotonic()
+    fakekube.wait_for(lambda: held.hits == 1, message="the create to be held")
+
     assert http.get(CMS).status_code == 200
-    results["fast"] = time.monotonic() - started
+    # Served while the create waits: requests are logged as they are answered.
+    assert [r.verb for r in fakekube.requests] == ["list"]
     thread.join()
-    assert results["slow"] >= 0.5 and results["fast"] < 0.3
+    assert results["status"] == 201 and results["slow"] >= 2
+    assert [r.verb for r in fakekube.requests] == ["list", "create"]
 
 
 def test_drop_closes_the_connection_without_a_response(

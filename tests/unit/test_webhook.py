@@ -8,9 +8,12 @@ import ssl
 
 import pytest
 
+from fakekube.sandbox import free_port
 from reconciler.runtime.webhook import ConversionWebhook
 from tests.certs import serving_certificate
-from fakekube.sandbox import free_port
+from tests.unit.runtime_support import eventually, logs, messages
+
+__all__ = ["logs"]  # fixture
 
 V1_TEST = {
     "apiVersion": "locust.io/v1",
@@ -47,10 +50,7 @@ async def webhook(tmp_path):
     certificate = serving_certificate("locust-operator.model.svc")
     server = ConversionWebhook(certificate.write(tmp_path), free_port(), host="127.0.0.1")
     task = asyncio.create_task(server.run())
-    for _ in range(100):
-        if server.serving:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.serving or task.done(), "the webhook to serve")
     yield server, certificate.ca_pem
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -80,10 +80,26 @@ async def test_other_paths_methods_and_bodies_are_refused(webhook):
     assert (await _post(server._port, ca, "/convert", b"not json"))[0] == 400
 
 
-async def test_it_waits_for_the_certificate_before_serving(tmp_path):
-    server = ConversionWebhook(tmp_path / "missing", free_port(), host="127.0.0.1")
+async def test_it_waits_for_the_certificate_before_serving(tmp_path, logs):
+    cert_dir = tmp_path / "certs"
+    server = ConversionWebhook(cert_dir, free_port(), host="127.0.0.1")
     task = asyncio.create_task(server.run())
-    await asyncio.sleep(0.1)
-    assert not server.serving
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        # The warning is logged once the webhook has looked for the files and found none.
+        await eventually(
+            lambda: "Waiting for the webhook certificate" in messages(logs, "reconciler"),
+            "the webhook to look for its certificate",
+        )
+        assert not server.serving
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", server._port)
+
+        # Both files at once, as a Secret volume's atomic update delivers them.
+        certificate = serving_certificate("locust-operator.model.svc")
+        certificate.write(tmp_path / "staged").rename(cert_dir)
+        await eventually(lambda: server.serving, "the webhook to serve")
+        status, _ = await _post(server._port, certificate.ca_pem, "/convert", b"not json")
+        assert status == 400
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

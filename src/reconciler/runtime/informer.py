@@ -100,8 +100,7 @@ class Informer:
             except Exception as error:  # connection refused, reset, timeouts: all retried
                 failures += 1
                 self._lost(str(error) or type(error).__name__, failures)
-            delay = min(0.2 * 2 ** (failures - 1), self._max_backoff) * random.uniform(0.8, 1.2)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff_delay(failures, self._max_backoff))
 
     def _lost(self, reason: str, failures: int) -> None:
         self.connected = False
@@ -156,6 +155,14 @@ class Informer:
             elif change in ("ADDED", "MODIFIED"):
                 self.cache[key] = document
                 self._on_change(key, old, document)
+
+
+def backoff_delay(failures: int, cap: float) -> float:
+    """Seconds to wait before listing again after `failures` failures in a row: 0.2 s doubling,
+    capped, with jitter so that informers which failed together do not retry together."""
+    # The exponent is bounded: after about a thousand failures (hours of outage at the cap),
+    # 2 ** failures no longer converts to a float and the informer would die of OverflowError.
+    return min(0.2 * 2 ** min(failures - 1, 32), cap) * random.uniform(0.8, 1.2)
 
 
 def info_plural(resource: Any) -> str:

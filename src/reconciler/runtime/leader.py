@@ -94,8 +94,13 @@ class LeaderElector:
                 renewing.cancel()
                 leading.result()
         finally:
-            for task in (leading, renewing):
-                task.cancel()
+            # The leader drains (reconciles in flight, queued events) before the Lease goes, and
+            # keeps renewing meanwhile: a drain may outlast the lease, and a standby that took
+            # over before it ends would write beside this replica.
+            leading.cancel()
+            await asyncio.gather(leading, return_exceptions=True)
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             self._leader_gauge.set(0)
             await self._release()
 
