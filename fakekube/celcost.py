@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from . import celast as ast
 from .celcheck import Checked, check
 from .celdecl import SCALAR_KINDS, DeclType
-from .errors import FieldError
 
 U64 = 2**64 - 1
 Range = tuple[int, int]
@@ -523,59 +522,3 @@ def estimate(expr: ast.Expr, self_type: DeclType) -> Estimate:
     """The cost of ``expr``, a rule or messageExpression at a schema node of type ``self_type``."""
     checked = check(expr, {"self": self_type, "oldSelf": self_type})
     return Estimate(_Coster(checked, KubernetesEstimator(self_type)).cost(expr))
-
-
-# The apiserver's budgets for a CRD's rules (apiextensions validation).
-
-PER_EXPRESSION_LIMIT = 10_000_000  # StaticEstimatedCostLimit
-CRD_LIMIT = 100_000_000  # StaticEstimatedCRDCostLimit, for all rules of one version's schema
-_MOST_EXPENSIVE = 4
-_WHOLE_SCHEMA = "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema"
-CONTRIBUTED = (
-    "contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema"
-)
-
-
-def times_cardinality(cost: int, cardinality: int) -> int:
-    """A rule's cost times how often it may run, saturating."""
-    return 0 if cost == 0 else _mul(cost, cardinality)
-
-
-def over_budget(cost_name: str, cost: int, limit: int) -> str:
-    """``getCostErrorMessage``."""
-    factor = cost / limit
-    if factor > 100:
-        shown = "more than 100x"  # quadratic or worse: the exact figure says nothing more
-    elif factor < 1.5:
-        shown = f"{factor:f}x"  # not "1.0x"
-    else:
-        shown = f"{factor:.1f}x"
-    return (
-        f"{cost_name} exceeds budget by factor of {shown} (try simplifying the rule, or adding "
-        "maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
-    )
-
-
-@dataclass
-class TotalCost:
-    """The cost of all of a schema's rules and messageExpressions, and the few that weigh most."""
-
-    total: int = 0
-    most_expensive: list[tuple[str, int]] | None = None
-
-    def observe(self, path: str, cost: int) -> None:
-        self.total = _add(self.total, cost)
-        if cost < CRD_LIMIT // 100:  # under 1% of the limit: not worth naming
-            return
-        ranked = [*(self.most_expensive or []), (path, cost)]
-        ranked.sort(key=lambda item: item[1], reverse=True)
-        self.most_expensive = ranked[:_MOST_EXPENSIVE]
-
-    def errors(self, schema_path: str) -> list[FieldError]:
-        """When the total exceeds the CRD limit: the rules that contributed most, then the
-        schema itself."""
-        if self.total <= CRD_LIMIT:
-            return []
-        named = [FieldError.forbidden(path, CONTRIBUTED) for path, _ in self.most_expensive or ()]
-        total = over_budget(_WHOLE_SCHEMA, self.total, CRD_LIMIT)
-        return [*named, FieldError.forbidden(schema_path, total)]

@@ -25,7 +25,8 @@ from .cel import (
     compile_expression,
     normalize_field_path,
 )
-from .celcost import PER_EXPRESSION_LIMIT, TotalCost, estimate, over_budget, times_cardinality
+from .celbudget import PER_EXPRESSION_LIMIT, TotalCost, over_budget, times_cardinality
+from .celcost import estimate
 from .celdecl import DeclType, escape, max_cardinality, schema_decl_type
 from .errors import FieldError
 from .schema import Schema

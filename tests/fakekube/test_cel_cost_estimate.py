@@ -11,7 +11,8 @@ import pytest
 
 from fakekube import celast
 from fakekube.cel import compile_expression
-from fakekube.celcost import PER_EXPRESSION_LIMIT, U64, TotalCost, estimate, over_budget
+from fakekube.celbudget import PER_EXPRESSION_LIMIT, TotalCost, over_budget
+from fakekube.celcost import U64, estimate
 from fakekube.celdecl import schema_decl_type
 from fakekube.celschema import schema_rule_errors
 
