@@ -2,9 +2,9 @@
 checks them.
 
 Rules are compiled with cel-python (``celpy``, a CEL implementation in Python) when a CRD is
-written, so a rule that does not compile fails the CRD write with 422; the compiled programs are
-cached by their source text and reused for every custom resource write. Behaviour follows
-Kubernetes 1.33:
+written, so a rule that does not compile fails the CRD write with 422 (``celschema`` holds those
+checks, the cost budget among them); the compiled programs are cached by their source text and
+reused for every custom resource write. Behaviour follows Kubernetes 1.33:
 
 * ``self`` is the value at the rule's schema node; a rule runs only where that value is present and
   not null. At a resource root ``self`` holds apiVersion, kind, spec, status and, of the metadata,
@@ -256,7 +256,7 @@ def _undefined_field(schema: Schema, names: list[Any], resource_root: bool) -> A
     return None
 
 
-def _check_fields(program: Program, schema: Schema, resource_root: bool) -> None:
+def check_fields(program: Program, schema: Schema, resource_root: bool) -> None:
     for names in _field_chains(program.tree):
         missing = _undefined_field(schema, names, resource_root)
         if missing is not None:
@@ -293,11 +293,11 @@ class CompiledRule:
 
 def _compile_rule(raw: dict[str, Any], schema: Schema, resource_root: bool) -> CompiledRule:
     rule = compile_expression(raw["rule"])
-    _check_fields(rule, schema, resource_root)
+    check_fields(rule, schema, resource_root)
     message_expression = None
     if raw.get("messageExpression"):
         message_expression = compile_expression(raw["messageExpression"])
-        _check_fields(message_expression, schema, resource_root)
+        check_fields(message_expression, schema, resource_root)
     field_path = normalize_field_path(raw["fieldPath"], schema) if raw.get("fieldPath") else ""
     return CompiledRule(
         rule,
@@ -547,146 +547,3 @@ def _runtime_error(error: celpy.CELEvalError, rule: str) -> str:
     elif kind is ZeroDivisionError:
         message = "division by zero"
     return f"{message} evaluating rule: {rule}"
-
-
-# What the apiserver checks when a CRD is written.
-
-
-def schema_rule_errors(schema: Schema, path: str) -> list[FieldError]:
-    """Every problem with the ``x-kubernetes-validations`` in ``schema``, found at ``path``."""
-    errors: list[FieldError] = []
-    _check_schema(schema, path, errors, resource_root=True, uncorrelatable=None)
-    return errors
-
-
-def _check_schema(
-    schema: Schema,
-    path: str,
-    errors: list[FieldError],
-    *,
-    resource_root: bool,
-    uncorrelatable: str | None,
-) -> None:
-    for index, raw in enumerate(schema.get("x-kubernetes-validations") or ()):
-        errors.extend(
-            _rule_errors(raw, schema, f"{path}.x-kubernetes-validations[{index}]", resource_root)
-        )
-        if uncorrelatable is not None and _uses_old_self(raw):
-            errors.append(
-                FieldError.invalid(
-                    f"{path}.x-kubernetes-validations[{index}].rule",
-                    raw["rule"],
-                    f"oldSelf cannot be used on the uncorrelatable portion of the schema within "
-                    f"{uncorrelatable}",
-                )
-            )
-    atomic_map = schema.get("x-kubernetes-map-type") == "atomic"
-    for key, sub in (schema.get("properties") or {}).items():
-        _check_schema(
-            sub,
-            f"{path}.properties[{key}]",
-            errors,
-            resource_root=bool(sub.get("x-kubernetes-embedded-resource")),
-            uncorrelatable=uncorrelatable or (path if atomic_map else None),
-        )
-    if isinstance(additional := schema.get("additionalProperties"), dict):
-        _check_schema(
-            additional,
-            f"{path}.additionalProperties",
-            errors,
-            resource_root=bool(additional.get("x-kubernetes-embedded-resource")),
-            uncorrelatable=uncorrelatable or (path if atomic_map else None),
-        )
-    if isinstance(items := schema.get("items"), dict):
-        map_list = schema.get("x-kubernetes-list-type") == "map"
-        _check_schema(
-            items,
-            f"{path}.items",
-            errors,
-            resource_root=bool(items.get("x-kubernetes-embedded-resource")),
-            uncorrelatable=uncorrelatable or (None if map_list else path),
-        )
-
-
-def _uses_old_self(raw: dict[str, Any]) -> bool:
-    try:
-        return compile_expression(raw.get("rule") or "").uses_old_self
-    except CelCompileError:
-        return False
-
-
-def _rule_errors(
-    raw: dict[str, Any], schema: Schema, path: str, resource_root: bool
-) -> list[FieldError]:
-    rule = (raw.get("rule") or "").strip()
-    message = raw.get("message") or ""
-    errors: list[FieldError] = []
-    if not rule:
-        return [FieldError.required(f"{path}.rule", "rule is not specified")]
-    if message and not message.strip():
-        errors.append(
-            FieldError.invalid(
-                f"{path}.message", message, "message must be non-empty if specified"
-            )
-        )
-    elif "\n" in message.strip() or "\r" in message.strip():
-        errors.append(
-            FieldError.invalid(f"{path}.message", message, "message must not contain line breaks")
-        )
-    elif ("\n" in rule or "\r" in rule) and not message.strip():
-        errors.append(
-            FieldError.required(
-                f"{path}.message", "message must be specified if rule contains line breaks"
-            )
-        )
-    expression = raw.get("messageExpression")
-    if expression is not None and expression != "" and not expression.strip():
-        errors.append(
-            FieldError.required(
-                f"{path}.messageExpression", "messageExpression must be non-empty if specified"
-            )
-        )
-    if raw.get("reason") is not None and raw["reason"] not in SUPPORTED_REASONS:
-        errors.append(
-            FieldError.not_supported(f"{path}.reason", raw["reason"], list(SUPPORTED_REASONS))
-        )
-    if raw.get("fieldPath") and normalize_field_path(raw["fieldPath"], schema) is None:
-        errors.append(
-            FieldError.invalid(
-                f"{path}.fieldPath", raw["fieldPath"], "fieldPath must be a valid path"
-            )
-        )
-    if errors:
-        return errors
-    try:
-        program = compile_expression(raw["rule"])
-        _check_fields(program, schema, resource_root)
-    except CelCompileError as error:
-        return [FieldError.invalid(f"{path}.rule", raw, f"compilation failed: {error}")]
-    if raw.get("optionalOldSelf") is not None:
-        if not program.uses_old_self:
-            return [
-                FieldError.invalid(
-                    f"{path}.optionalOldSelf",
-                    raw["optionalOldSelf"],
-                    "may not be set if oldSelf is not used in rule",
-                )
-            ]
-        # CEL optionals (oldSelf.hasValue()) are beyond celpy: say so rather than misjudge.
-        return [
-            FieldError.forbidden(
-                f"{path}.optionalOldSelf", "fakekube does not support optionalOldSelf"
-            )
-        ]
-    if raw.get("messageExpression"):
-        try:
-            _check_fields(compile_expression(raw["messageExpression"]), schema, resource_root)
-        except CelCompileError as error:
-            return [
-                FieldError.invalid(
-                    f"{path}.messageExpression",
-                    raw,
-                    f"messageExpression compilation failed: {error}",
-                )
-            ]
-    return []

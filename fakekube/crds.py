@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .cel import CelValidator, schema_rule_errors
+from .cel import CelValidator
+from .celschema import schema_rule_errors
 from .conversion import (
     REVIEW_VERSIONS,
     Converter,
@@ -33,6 +34,7 @@ from .meta import dns1035_label, now
 from .patch import ATOMIC, ListStrategy, clone
 from .resources import ResourceType, Strategy, version_priority
 from .schema import Schema, apply_defaults, list_merge_key, prune, validate
+from .structural import metadata_errors
 from .watch import DELETED, WatchEvent
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ class CustomResourceDefinitionStrategy(Strategy):
                     )
                 )
         errors += _conversion_errors(spec.get("conversion") or {})
-        errors += _validation_rule_errors(versions)
+        errors += _schema_errors(versions, old)
         if old is not None:
             for immutable in ("group", "scope"):
                 if spec.get(immutable) != old["spec"].get(immutable):
@@ -256,19 +258,37 @@ def _review_version_errors(path: str, versions: list[str]) -> list[FieldError]:
     return errors
 
 
-def _validation_rule_errors(versions: list[dict[str, Any]]) -> list[FieldError]:
-    """CEL rule problems, named as the apiserver names them: identical per-version schemas are
-    hoisted to ``spec.validation`` in the internal API, so errors name that path instead."""
-    schemas = [(v.get("schema") or {}).get("openAPIV3Schema") for v in versions]
+def _schema_errors(versions: list[dict[str, Any]], old: dict[str, Any] | None) -> list[FieldError]:
+    """Metadata and CEL rule problems, named as the apiserver names them: identical per-version
+    schemas are hoisted to ``spec.validation`` in the internal API, so errors name that path
+    instead. On update, a version keeping its schema is spared the per-expression cost budget."""
+    schemas = [(v.get("schema") or {}).get("openAPIV3Schema") or {} for v in versions]
+    previous = _schemas_by_version(old) if old is not None else {}
+    unchanged = [
+        v.get("name") in previous and previous[v.get("name")] == schema
+        for v, schema in zip(versions, schemas)
+    ]
     if schemas and all(schema == schemas[0] for schema in schemas):
-        return schema_rule_errors(schemas[0] or {}, "spec.validation.openAPIV3Schema")
+        return _one_schema_errors(schemas[0], "spec.validation.openAPIV3Schema", unchanged[0])
     return [
         error
         for index, schema in enumerate(schemas)
-        for error in schema_rule_errors(
-            schema or {}, f"spec.versions[{index}].schema.openAPIV3Schema"
+        for error in _one_schema_errors(
+            schema, f"spec.versions[{index}].schema.openAPIV3Schema", unchanged[index]
         )
     ]
+
+
+def _one_schema_errors(schema: dict[str, Any], path: str, unchanged: bool) -> list[FieldError]:
+    # As in the apiserver, CEL rules are only checked in a structurally valid schema.
+    return metadata_errors(schema, path) or schema_rule_errors(schema, path, unchanged=unchanged)
+
+
+def _schemas_by_version(crd: dict[str, Any]) -> dict[Any, Any]:
+    return {
+        v.get("name"): (v.get("schema") or {}).get("openAPIV3Schema")
+        for v in (crd.get("spec") or {}).get("versions") or ()
+    }
 
 
 class CustomResourceVersions:

@@ -103,7 +103,8 @@ class FieldError:
 
     @classmethod
     def too_long(cls, field: str, max_length: int) -> FieldError:
-        return cls("FieldValueTooLong", field, "", f"may not be longer than {max_length}")
+        unit = "byte" if max_length == 1 else "bytes"
+        return cls("FieldValueTooLong", field, "", f"may not be more than {max_length} {unit}")
 
     @classmethod
     def too_many(cls, field: str, actual: int, max_items: int) -> FieldError:

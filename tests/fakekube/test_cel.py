@@ -27,21 +27,26 @@ SCHEMA = "spec.validation.openAPIV3Schema"
 
 def cel_crd(rules: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Gadgets served in v2 only, with ``rules`` at the schema nodes named by dotted paths
-    ("" is the root, "spec.workers" a nested object, "spec.ports.items" a list's items)."""
+    ("" is the root, "spec.workers" a nested object, "spec.ports.items" a list's items). The
+    lists and strings the rules walk are bounded, as the apiserver's cost budget requires."""
     crd = gadgets_crd()
     crd["spec"]["versions"] = [version(crd, "v2")]
     root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     root["properties"]["spec"]["properties"] |= {
-        "tier": {"type": "string"},
-        "tags": {"type": "array", "items": {"type": "string"}},
+        "tier": {"type": "string", "maxLength": 16},
+        "tags": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 64}},
         "ports": {
             "type": "array",
+            "maxItems": 16,
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
             "items": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+                "properties": {
+                    "name": {"type": "string", "maxLength": 63},
+                    "port": {"type": "integer"},
+                },
             },
         },
     }
@@ -93,7 +98,11 @@ def test_messages_come_from_the_expression_the_message_or_the_rule(
             {
                 "rule": "self.workers.replicas <= 50",
                 "message": "at most 50 workers",
-                "messageExpression": "'asked for ' + string(self.workers.replicas) + ' workers'",
+                # string(int) has no size bound: the apiserver refuses it in a message
+                "messageExpression": (
+                    "'asked for ' + (self.workers.replicas > 100 ? 'over 100' : 'over 50')"
+                    " + ' workers'"
+                ),
             },
             {
                 "rule": "self.workers.replicas <= 20",
@@ -107,7 +116,7 @@ def test_messages_come_from_the_expression_the_message_or_the_rule(
     assert message == (
         'Gadget.example.com "g" is invalid: ['
         'spec: Invalid value: "object": failed rule: self.workers.replicas <= 100, '
-        'spec: Invalid value: "object": asked for 120 workers, '
+        'spec: Invalid value: "object": asked for over 100 workers, '
         'spec: Invalid value: "object": at most 20 workers]'
     )
 

@@ -104,7 +104,7 @@ def test_required_type_enum_range_pattern_and_length(fakekube: FakeKube, widgets
         in invalid(fakekube, widget("w", configMap="Not_OK")).message
     )
     assert (
-        "spec.configMap: Too long: may not be longer than 20"
+        "spec.configMap: Too long: may not be more than 20 bytes"
         in invalid(fakekube, widget("w", configMap="a" * 21)).message
     )
     assert (

@@ -463,6 +463,18 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"scheduling": {"runtimeClassName": "a" * 254}},
         "spec.scheduling.runtimeClassName: Too long: may not be more than 253 bytes",
     ),
+    "image too long": (
+        {"image": "locustio/locust:" + "a" * 1024},
+        "spec.image: Too long: may not be more than 1024 bytes",
+    ),
+    "command too long": (
+        {"master": {"command": "-f a.py " * 1025}},
+        "spec.master.command: Too long: may not be more than 8192 bytes",
+    ),
+    "too many labels": (
+        {"worker": {"command": "a", "replicas": 1, "labels": {f"l{n}": "x" for n in range(65)}}},
+        "spec.worker.labels: Too many: 65: must have at most 64 items",
+    ),
     "empty source path": (
         {"testFiles": {"srcMountPath": ""}},
         (
