@@ -1,8 +1,10 @@
 """``python -m fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
-[--kubelet local [--kubelet-dir DIR]]``
+[--kubelet local [--kubelet-dir DIR]] [--authorization rbac] [--tls]``
 
 Serves the fake API server until SIGTERM or SIGINT, then exits 0 (after stopping every process
-the local kubelet started).
+the local kubelet started). The kubeconfig written is the administrator's; any other bearer token
+authenticates as the user it names, ``system:serviceaccount:<namespace>:<name>`` as that
+ServiceAccount while it exists.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from pathlib import Path
 
 from .kubelet import KubeletSettings
+from .rbac import MODES
 from .server import FakeKube
 
 
@@ -44,6 +47,20 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where pods get their folders and logs (default: 'node' beside the kubeconfig)",
     )
+    serve.add_argument(
+        "--authorization",
+        type=lambda mode: {m.lower(): m for m in MODES}.get(mode.lower(), mode),
+        choices=MODES,
+        default=MODES[0],
+        help="RBAC: authorize requests by the Roles and bindings stored, and enforce owner "
+        "references (OwnerReferencesPermissionEnforcement); default AlwaysAllow",
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA, written into the kubeconfig (kubectl sends "
+        "credentials over TLS only)",
+    )
     args = parser.parse_args(argv)
     kubelet = None
     if args.kubelet == "local":
@@ -53,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with FakeKube(port=args.port, kubelet=kubelet) as kube:
+    with FakeKube(
+        port=args.port, kubelet=kubelet, authorization=args.authorization, tls=args.tls
+    ) as kube:
         kube.jobs.auto = args.job_controller == "auto"
         kube.write_kubeconfig(args.kubeconfig)
         print(f"fakekube listening on {kube.url}", flush=True)
