@@ -127,6 +127,7 @@ LABELS = {
 EXPECTED_RULES = {
     ("locust.io", "locusttests"): {"get", "list", "watch"},
     ("locust.io", "locusttests/status"): {"get", "update", "patch"},
+    ("locust.io", "locusttests/finalizers"): {"update"},
     ("", "services"): {"get", "list", "watch", "create"},
     ("batch", "jobs"): {"get", "list", "watch", "create"},
     ("", "pods"): {"get", "list", "watch"},
