@@ -11,6 +11,7 @@ role grants what its own ``rules`` say.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -255,14 +256,28 @@ class RulesReview:
     evaluation_error: str = ""
 
 
-class Authorizer:
-    """The apiserver's authorizer chain for ``mode`` (``AlwaysAllow`` or ``RBAC``)."""
+@dataclass(frozen=True)
+class AuthorizationCheck:
+    """One decision: of a request, of an impersonation, or of an admission plugin's check."""
 
-    def __init__(self, mode: str, store: ObjectStore):
+    attributes: Attributes
+    allowed: bool
+    reason: str
+
+
+class Authorizer:
+    """The apiserver's authorizer chain for ``mode`` (``AlwaysAllow`` or ``RBAC``).
+
+    ``checks`` keeps the latest decisions (``history`` of them), for tests to see which rules a
+    client's requests, and the admission checks on them, relied on.
+    """
+
+    def __init__(self, mode: str, store: ObjectStore, history: int = 10_000):
         if mode not in MODES:
             raise ValueError(f"authorization mode must be one of {', '.join(MODES)}: {mode!r}")
         self.mode = mode
         self._rbac = RbacAuthorizer(store)
+        self.checks: deque[AuthorizationCheck] = deque(maxlen=history)
 
     @property
     def enforcing(self) -> bool:
@@ -270,8 +285,11 @@ class Authorizer:
 
     def authorize(self, attrs: Attributes) -> Decision:
         if attrs.user.is_privileged or self.mode == ALWAYS_ALLOW:
-            return Decision(True)
-        return self._rbac.authorize(attrs)
+            decision = Decision(True)
+        else:
+            decision = self._rbac.authorize(attrs)
+        self.checks.append(AuthorizationCheck(attrs, decision.allowed, decision.reason))
+        return decision
 
     def rules_for(self, user: UserInfo, namespace: str) -> RulesReview:
         if self.mode == ALWAYS_ALLOW:

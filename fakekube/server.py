@@ -39,7 +39,7 @@ from .faults import FaultInjector
 from .handlers import build_app
 from .kubelet import KubeletSettings, LocalKubelet, ProcessInfo
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
-from .rbac import ALWAYS_ALLOW, MODES
+from .rbac import ALWAYS_ALLOW, MODES, AuthorizationCheck
 from .requestlog import RequestLog, RequestRecord
 from .resources import ResourceType
 from .selectors import LabelSelector
@@ -492,6 +492,12 @@ class FakeKube:
 
     def clear_requests(self) -> None:
         self._log.clear()
+
+    @property
+    def authorization_checks(self) -> list[AuthorizationCheck]:
+        """The authorizer's latest decisions, oldest first: every request's, every
+        impersonation's and every admission check's (such as owner references' finalizers)."""
+        return self._call(lambda api: list(api.authorizer.checks))
 
     @staticmethod
     def wait_for(
