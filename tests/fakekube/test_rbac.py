@@ -802,3 +802,17 @@ def test_standalone_server_enforces_rbac_for_kubectl(tmp_path: Path) -> None:
         assert server.stop() == 0
     assert (admin.returncode, admin.stdout) == (0, "yes\n"), admin.stderr
     assert (someone.returncode, someone.stdout) == (1, "no\n"), someone.stderr
+
+
+def test_the_authorizer_records_admission_checks_too(
+    kube: FakeKube, owner: dict[str, Any]
+) -> None:
+    grant(kube, rule(["example.com"], ["widgets/finalizers"], ["update"]))
+    with client_as(kube) as http:
+        assert http.post(JOBS, json=owned_job(owner)).status_code == 201
+
+    mine = [c for c in kube.authorization_checks if c.attributes.user.name == APP]
+    asked = [(c.attributes.verb, c.attributes.resource, c.attributes.subresource) for c in mine]
+    assert asked == [("create", "jobs", ""), ("update", "widgets", "finalizers")]
+    assert all(c.allowed for c in mine)
+    assert mine[1].attributes.name == "w" and mine[1].attributes.namespace == "default"
