@@ -1,6 +1,7 @@
 """A fake Kubernetes API server for tests and demos (see ``server.FakeKube``), with a local kubelet
 that runs the pods of Jobs as processes (see ``kubelet.LocalKubelet``)."""
 
+from .authn import service_account_user
 from .containers import LocalImage
 from .errors import StatusError
 from .faults import FaultRule
@@ -17,4 +18,5 @@ __all__ = [
     "LocalImage",
     "RequestRecord",
     "StatusError",
+    "service_account_user",
 ]

@@ -1,8 +1,11 @@
 """``python -m fakekube serve --kubeconfig PATH [--port N] [--job-controller auto]
-[--kubelet local [--kubelet-dir DIR]] [--kubernetes-version X.Y.Z]``
+[--kubelet local [--kubelet-dir DIR]] [--authorization rbac] [--tls]
+[--kubernetes-version X.Y.Z]``
 
 Serves the fake API server until SIGTERM or SIGINT, then exits 0 (after stopping every process
-the local kubelet started).
+the local kubelet started). The kubeconfig written is the administrator's; any other bearer token
+authenticates as the user it names, ``system:serviceaccount:<namespace>:<name>`` as that
+ServiceAccount while it exists.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .kubelet import KubeletSettings
+from .rbac import MODES
 from .server import FakeKube
 
 
@@ -50,6 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="X.Y.Z",
         help="the version /version reports (default: the fake's own)",
     )
+    serve.add_argument(
+        "--authorization",
+        type=lambda mode: {m.lower(): m for m in MODES}.get(mode.lower(), mode),
+        choices=MODES,
+        default=MODES[0],
+        help="RBAC: authorize requests by the Roles and bindings stored, and enforce owner "
+        "references (OwnerReferencesPermissionEnforcement); default AlwaysAllow",
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA, written into the kubeconfig (kubectl sends "
+        "credentials over TLS only)",
+    )
     args = parser.parse_args(argv)
     kubelet = None
     if args.kubelet == "local":
@@ -59,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with FakeKube(port=args.port, kubelet=kubelet) as kube:
+    with FakeKube(
+        port=args.port, kubelet=kubelet, authorization=args.authorization, tls=args.tls
+    ) as kube:
         kube.jobs.auto = args.job_controller == "auto"
         if args.kubernetes_version:
             kube.kubernetes_version = args.kubernetes_version

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .authn import SERVICE_ACCOUNTS, Authenticator, UserInfo
 from .builtins import builtin_resource_types
 from .crds import CRD_STORAGE, CrdController
 from .discovery import DEFAULT_KUBERNETES_VERSION
@@ -22,6 +23,7 @@ from .jobcontroller import JobController
 from .kubelet import KubeletSettings, LocalKubelet
 from .meta import OBJECT_META_FIELDS, SYSTEM_META_FIELDS, now, random_suffix, validate_object_meta
 from .namespaces import NamespaceController
+from .ownerrefs import OwnerReferencesPermissionEnforcement
 from .patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -32,6 +34,7 @@ from .patch import (
     merge_patch,
     strategic_merge,
 )
+from .rbac import ALWAYS_ALLOW, Authorizer, bootstrap_policy
 from .resources import (
     BACKGROUND,
     FOREGROUND,
@@ -41,6 +44,7 @@ from .resources import (
     ResourceRegistry,
     ResourceType,
 )
+from .reviews import ReviewStrategy
 from .selectors import FieldSelector, LabelSelector
 from .store import ObjectStore
 
@@ -51,7 +55,21 @@ SUBRESOURCE_FIELDS = {"status": "status", "finalize": "spec"}
 
 
 class ApiServer:
-    def __init__(self, *, history_limit: int = 10_000):
+    """``authorization`` is ``AlwaysAllow`` or ``RBAC``; ``enforce_owner_references`` (default:
+    with RBAC) runs the OwnerReferencesPermissionEnforcement admission plugin.
+
+    Writes take the requesting ``user``; None is the server itself (its controllers and the test
+    helpers), which admission does not check, as it does not check kube-apiserver's loopback
+    client.
+    """
+
+    def __init__(
+        self,
+        *,
+        history_limit: int = 10_000,
+        authorization: str = ALWAYS_ALLOW,
+        enforce_owner_references: bool | None = None,
+    ):
         self.resources = ResourceRegistry()
         # What /version reports: tests of version checks set an older one.
         self.kubernetes_version = DEFAULT_KUBERNETES_VERSION
@@ -60,6 +78,15 @@ class ApiServer:
         self.store = ObjectStore(history_limit)
         #: Unknown and duplicate fields in what clients write (see ``fieldvalidation``).
         self.fields = FieldChecker()
+        self.authorizer = Authorizer(authorization, self.store)
+        self.authenticator = Authenticator(self._service_account_uid)
+        if enforce_owner_references is None:
+            enforce_owner_references = self.authorizer.enforcing
+        self.owner_references = (
+            OwnerReferencesPermissionEnforcement(self.authorizer, self.resources)
+            if enforce_owner_references
+            else None
+        )
         self.crds = CrdController(self)
         self.gc = GarbageCollector(self)
         self.namespaces = NamespaceController(self)
@@ -75,6 +102,13 @@ class ApiServer:
                 None,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
             )
+        if self.authorizer.enforcing:
+            for obj in bootstrap_policy():
+                self.create(self.resource_for(obj["apiVersion"], obj["kind"]), None, obj)
+
+    def _service_account_uid(self, namespace: str, name: str) -> str | None:
+        account = self.store.get(SERVICE_ACCOUNTS, namespace, name)
+        return account["metadata"]["uid"] if account else None
 
     def enable_kubelet(self, settings: KubeletSettings) -> LocalKubelet:
         if self.kubelet is None:
@@ -195,7 +229,13 @@ class ApiServer:
             )
 
     def create(
-        self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
         obj = self._decode(rt, body)
         meta = obj["metadata"]
@@ -235,6 +275,7 @@ class ApiServer:
         )
         if errors:
             raise self._invalid(rt, obj, errors)
+        self._admit(user, rt, None, obj, None)
         if self.store.get(rt.storage_key, meta.get("namespace", ""), meta["name"]) is not None:
             raise StatusError.already_exists(rt.group_resource, meta["name"])
         if dry_run:
@@ -242,6 +283,23 @@ class ApiServer:
         stored = self.store.create(rt.storage_key, obj)
         self._after_write(rt, stored)
         return stored
+
+    def review(
+        self, rt: ResourceType, namespace: str | None, body: Any, user: UserInfo
+    ) -> dict[str, Any]:
+        """Create an access review (see ``reviews``): answered, never stored."""
+        obj = self._decode(rt, body)
+        meta = obj["metadata"]
+        if rt.namespaced:
+            if meta.get("namespace", namespace) != namespace:
+                raise StatusError.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        assert isinstance(rt.strategy, ReviewStrategy)
+        return rt.strategy.review(self.authorizer, user, namespace, obj)
 
     def update(
         self,
@@ -252,6 +310,7 @@ class ApiServer:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
         old = self._get_or_404(rt, namespace, name)
         new = self._decode(rt, body)
@@ -264,7 +323,21 @@ class ApiServer:
             raise StatusError.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
-        return self._update(rt, old, new, subresource=subresource, dry_run=dry_run)
+        return self._update(rt, old, new, subresource=subresource, dry_run=dry_run, user=user)
+
+    def _admit(
+        self,
+        user: UserInfo | None,
+        rt: ResourceType,
+        subresource: str | None,
+        new: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> None:
+        """Validating admission, after the object passed validation and before it is stored."""
+        if user is None or self.owner_references is None:
+            return
+        namespace = new["metadata"].get("namespace", "") if rt.namespaced else ""
+        self.owner_references.validate(user, rt, subresource or "", namespace, new, old)
 
     def _update(
         self,
@@ -274,6 +347,7 @@ class ApiServer:
         *,
         subresource: str | None,
         dry_run: bool,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
         meta, old_meta = new["metadata"], old["metadata"]
         name = old_meta["name"]
@@ -326,6 +400,7 @@ class ApiServer:
                 )
         if errors:
             raise self._invalid(rt, candidate, errors)
+        self._admit(user, rt, subresource, candidate, old)
         unchanged = {
             **old,
             "metadata": {k: v for k, v in old_meta.items() if k != "resourceVersion"},
@@ -358,6 +433,7 @@ class ApiServer:
         dry_run: bool = False,
         validation: FieldValidation | None = None,
         patch_problems: list[str] | None = None,
+        user: UserInfo | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns the result and whether it created the object (apply only).
 
@@ -376,6 +452,7 @@ class ApiServer:
                 subresource=subresource,
                 field_manager=field_manager,
                 dry_run=dry_run,
+                user=user,
             )
         old = self._get_or_404(rt, namespace, name)
         current = rt.present(old)
@@ -397,7 +474,7 @@ class ApiServer:
             validation.report([*(patch_problems or ()), *self.fields.unknown_fields(rt, patched)])
             self.fields.drop_unknown(rt, patched)
         return self._update(
-            rt, old, self._decode(rt, patched), subresource=subresource, dry_run=dry_run
+            rt, old, self._decode(rt, patched), subresource=subresource, dry_run=dry_run, user=user
         ), False
 
     @staticmethod
@@ -415,6 +492,7 @@ class ApiServer:
         subresource: str | None,
         field_manager: str | None,
         dry_run: bool,
+        user: UserInfo | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Server-side apply: create when missing, else merge the applied configuration."""
         if not field_manager:
@@ -437,10 +515,10 @@ class ApiServer:
         if old is None:
             if subresource:
                 raise StatusError.not_found(rt.group_resource, name)
-            return self.create(rt, namespace, applied, dry_run=dry_run), True
+            return self.create(rt, namespace, applied, dry_run=dry_run, user=user), True
         merged = strategic_merge(rt.present(old), applied, rt.strategy.list_strategy)
         return self._update(
-            rt, old, self._decode(rt, merged), subresource=subresource, dry_run=dry_run
+            rt, old, self._decode(rt, merged), subresource=subresource, dry_run=dry_run, user=user
         ), False
 
     def delete(

@@ -17,6 +17,7 @@ from .meta import (
 )
 from .patch import ATOMIC, ListStrategy
 from .resources import ORPHAN, ResourceType, Strategy
+from .reviews import review_resource_types
 from .selectors import LabelSelector
 
 POD_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -556,4 +557,5 @@ def builtin_resource_types() -> list[ResourceType]:
         ),
         ResourceType(rbac, "v1", "Role", "roles", True, RbacStrategy()),
         ResourceType(rbac, "v1", "RoleBinding", "rolebindings", True, RbacStrategy()),
+        *review_resource_types(),
     ]

@@ -180,8 +180,8 @@ class StatusError(Exception):
             "kind": kind.kind,
             "causes": [{"reason": e.type, "message": e.body(), "field": e.field} for e in unique],
         }
-        if not kind.group:
-            del details["group"]
+        # Go omits empty strings from StatusDetails (omitempty).
+        details = {k: v for k, v in details.items() if v or k == "causes"}
         return cls(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
 
     @classmethod

@@ -4,10 +4,12 @@
     server.faults.add(verb="create", resource="services", delay=0.2)
     server.faults.add(verb="list", resource="pods", drop=True)
     server.faults.add(resource="leases", status=429, retry_after=2)
+    server.faults.add(verb="create", resource="jobs", status=422, skip=1, times=1)  # the 2nd
     server.faults.clear()
 
-The first matching rule applies. A rule with ``times`` is spent after that many requests; without
-it the rule stays until removed. ``delay`` stalls the request (other requests go on) and then lets
+The first matching rule applies. A rule with ``skip`` lets that many matching requests through
+first. A rule with ``times`` is spent after that many requests; without it the rule stays until
+removed. ``delay`` stalls the request (other requests go on) and then lets
 it proceed, unless the rule also sets ``status`` or ``drop``.
 """
 
@@ -33,6 +35,7 @@ class FaultRule:
     delay: float = 0.0
     drop: bool = False
     times: int | None = None
+    skip: int = 0
     #: How many requests this rule has affected so far.
     hits: int = 0
 
@@ -74,6 +77,7 @@ class FaultInjector:
         delay: float = 0.0,
         drop: bool = False,
         times: int | None = None,
+        skip: int = 0,
     ) -> FaultRule:
         if status is None and not delay and not drop:
             raise ValueError("a fault needs a status, a delay or drop=True")
@@ -90,6 +94,7 @@ class FaultInjector:
             delay=delay,
             drop=drop,
             times=times,
+            skip=skip,
         )
         with self._lock:
             self._rules.append(rule)
@@ -114,6 +119,9 @@ class FaultInjector:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(method, info):
+                    if rule.skip:
+                        rule.skip -= 1
+                        continue
                     rule.hits += 1
                     if rule.spent:
                         self._rules.remove(rule)

@@ -14,6 +14,7 @@ import yaml
 from aiohttp import web
 
 from .apiserver import ApiServer
+from .authn import UserInfo, impersonated_user, impersonation_requests
 from .discovery import (
     DEFAULT_KUBERNETES_VERSION,
     api_group,
@@ -27,8 +28,12 @@ from .faults import FaultInjector, FaultRule
 from .fieldvalidation import FieldValidation
 from .openapi import Document, OpenApiPublisher
 from .patch import APPLY_PATCH, JSON_PATCH
+from .protobuf import PROTOBUF
+from .protobuf import decode as decode_protobuf
+from .rbac import Attributes, forbidden
 from .requestlog import RequestInfo, RequestLog, is_true
 from .resources import BACKGROUND, ORPHAN, ResourceType
+from .reviews import ReviewStrategy
 from .selectors import FieldSelector, LabelSelector
 from .tables import to_table, wants_table
 from .watch import BOOKMARK, ERROR, Watcher, event_line
@@ -39,6 +44,8 @@ BODY_TYPES = (JSON, "application/yaml")
 LOGGED = web.RequestKey("logged", bool)
 # Set on a request to a deprecated version: its warning goes out with whatever the answer is.
 DEPRECATION = web.RequestKey("deprecation", str)
+# Who the request runs as, once authenticated (and impersonation applied).
+USER = web.RequestKey("user", UserInfo)
 # Without timeoutSeconds the apiserver ends a watch after a random 30-60 minutes.
 DEFAULT_WATCH_SECONDS = 1800
 _encode = msgspec.json.encode
@@ -119,10 +126,10 @@ def _media_type(request: web.Request) -> str | None:
     return header.split(";", 1)[0].strip().lower() if header else None
 
 
-def bearer(request: web.Request) -> str:
-    """The request's bearer token: the fake authenticates each token as the user of that name."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token if scheme.lower() == "bearer" else ""
+def user_name(request: web.Request) -> str:
+    """The name of the user the request runs as, for the request log ("" before authentication)."""
+    user = request.get(USER)
+    return user.name if user is not None else ""
 
 
 class ApiHandler:
@@ -138,18 +145,57 @@ class ApiHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = RequestInfo.parse(request.method, request.path, request.query)
+        try:
+            self._authenticate(request)
+        except StatusError as error:
+            response = status_response(error)
+            self._log.record(
+                request.method, info, response.status, user_name(request), request.query
+            )
+            return response
         rule = self._faults.take(request.method, info)
         if rule is not None:
             injected = await self._inject(request, info, rule)
             if injected is not None:
                 return injected
         try:
+            self._authorize(Attributes.of_request(request[USER], info))
             response = await self._serve(request, info)
         except StatusError as error:
             response = status_response(error)
         if not request.get(LOGGED):
-            self._log.record(request.method, info, response.status, bearer(request), request.query)
+            self._log.record(
+                request.method, info, response.status, user_name(request), request.query
+            )
         return response
+
+    def _authenticate(self, request: web.Request) -> None:
+        """Authentication, then impersonation: who the request runs as, in ``request[USER]``."""
+        requestor = self._api.authenticator.authenticate(request.headers.get("Authorization", ""))
+        request[USER] = requestor
+        wanted = impersonation_requests(
+            request.headers, lambda key: request.headers.getall(key, [])
+        )
+        for item in wanted:
+            self._authorize(
+                Attributes(
+                    requestor,
+                    "impersonate",
+                    True,
+                    item.api_group,
+                    item.resource,
+                    item.extra_key,
+                    item.namespace,
+                    item.name,
+                )
+            )
+        if wanted:
+            request[USER] = impersonated_user(wanted)
+
+    def _authorize(self, attrs: Attributes) -> None:
+        decision = self._api.authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden(attrs, decision.reason)
 
     async def _inject(
         self, request: web.Request, info: RequestInfo, rule: FaultRule
@@ -157,13 +203,13 @@ class ApiHandler:
         if rule.delay:
             await asyncio.sleep(rule.delay)
         if rule.drop:
-            self._log.record(request.method, info, None, bearer(request), request.query)
+            self._log.record(request.method, info, None, user_name(request), request.query)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing more to send on an aborted connection
         if rule.status is None:
             return None
-        self._log.record(request.method, info, rule.status, bearer(request), request.query)
+        self._log.record(request.method, info, rule.status, user_name(request), request.query)
         reason = REASON_FOR_CODE.get(rule.status, "Unknown")
         message = rule.message or f"fakekube injected fault: {reason}"
         details = {"retryAfterSeconds": rule.retry_after} if rule.retry_after else None
@@ -227,10 +273,10 @@ class ApiHandler:
         namespace: str | None = info.namespace or None
         if not rt.namespaced:
             # /api/v1/namespaces/{name} names the namespace itself; any other namespaced path is wrong.
-            if namespace and not (info.resource == "namespaces" and info.name == namespace):
+            if namespace and not (info.resource == "namespaces" and info.path_name == namespace):
                 raise StatusError.no_such_route()
             namespace = None
-        elif namespace is None and (info.name or info.verb not in ("list", "watch")):
+        elif namespace is None and (info.path_name or info.verb not in ("list", "watch")):
             raise StatusError.no_such_route()
         allowed = {"status": rt.has_status, "finalize": info.resource == "namespaces", "": True}
         allowed.update(dict.fromkeys(rt.get_subresources, True))
@@ -242,7 +288,7 @@ class ApiHandler:
         rt, namespace = self._resource(info)
         if rt.deprecation_warning:
             request[DEPRECATION] = rt.deprecation_warning
-        method, name = request.method, info.name
+        method, name = request.method, info.path_name
         if info.subresource and method not in ("GET", "PUT", "PATCH"):
             raise StatusError.method_not_allowed()
         if info.verb not in rt.verbs:
@@ -259,10 +305,17 @@ class ApiHandler:
                 if name
                 else self._list(request, rt, namespace)
             )
+        if method == "POST" and not name and isinstance(rt.strategy, ReviewStrategy):
+            answer = self._api.review(
+                rt, namespace, await self._review_body(request), request[USER]
+            )
+            return json_response(answer, 201)
         if method == "POST" and not name:
             validation = FieldValidation.from_query(request.query, "CreateOptions")
             body = await self._checked_body(request, rt, validation)
-            created = self._api.create(rt, namespace, body, dry_run=_dry_run(request.query))
+            created = self._api.create(
+                rt, namespace, body, dry_run=_dry_run(request.query), user=request[USER]
+            )
             return _with_warnings(json_response(rt.present(created), 201), validation)
         if method == "PUT" and name:
             validation = FieldValidation.from_query(request.query, "UpdateOptions")
@@ -274,6 +327,7 @@ class ApiHandler:
                 body,
                 subresource=info.subresource or None,
                 dry_run=_dry_run(request.query),
+                user=request[USER],
             )
             return _with_warnings(json_response(rt.present(updated)), validation)
         if method == "PATCH" and name:
@@ -309,6 +363,13 @@ class ApiHandler:
             numbers.get("limitBytes"),
         )
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    async def _review_body(self, request: web.Request) -> Any:
+        """An access review's body: JSON, YAML, or protobuf as client-go's typed clients send."""
+        raw = await request.read()
+        if _media_type(request) == PROTOBUF:
+            return decode_protobuf(raw)
+        return self._decode_body(request, raw)
 
     async def _checked_body(
         self, request: web.Request, rt: ResourceType, validation: FieldValidation
@@ -438,6 +499,7 @@ class ApiHandler:
             dry_run=_dry_run(request.query),
             validation=None if media_type == APPLY_PATCH else validation,
             patch_problems=problems,
+            user=request[USER],
         )
         return _with_warnings(
             json_response(rt.present(result), 201 if created else 200), validation
@@ -521,7 +583,7 @@ class ApiHandler:
     async def _watch(
         self, request: web.Request, info: RequestInfo, rt: ResourceType, namespace: str | None
     ) -> web.StreamResponse:
-        query, name = request.query, info.name
+        query, name = request.query, info.path_name
         labels, fields = self._selectors(request, rt)
         if name:  # watching one object is a watch with a metadata.name field selector
             supported = (
@@ -562,7 +624,7 @@ class ApiHandler:
                 watcher.close()
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
         response.enable_chunked_encoding()
-        self._log.record(request.method, info, 200, bearer(request), request.query)
+        self._log.record(request.method, info, 200, user_name(request), request.query)
         request[LOGGED] = True
         try:
             await response.prepare(request)

@@ -19,6 +19,7 @@ store is only ever touched by one thread and helpers are safe to call from tests
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import threading
 import time
@@ -31,15 +32,18 @@ import yaml
 from aiohttp import web
 
 from .apiserver import ApiServer
+from .authn import ADMIN_TOKEN
 from .conversion import ServiceResolver
 from .errors import StatusError
 from .faults import FaultInjector
 from .handlers import build_app
 from .kubelet import KubeletSettings, LocalKubelet, ProcessInfo
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
+from .rbac import ALWAYS_ALLOW, MODES, AuthorizationCheck
 from .requestlog import RequestLog, RequestRecord
 from .resources import ResourceType
 from .selectors import LabelSelector
+from .tls import ServingTLS, serving_tls
 
 T = TypeVar("T")
 
@@ -50,7 +54,8 @@ PATCH_TYPES = {
     "apply": APPLY_PATCH,
 }
 CONTEXT = "fakekube"
-TOKEN = "fakekube-token"
+#: The default kubeconfig's token: the cluster administrator, in system:masters.
+TOKEN = ADMIN_TOKEN
 
 
 class JobControls:
@@ -133,6 +138,15 @@ class FakeKube:
 
     With ``kubelet`` settings it also runs the pods of Jobs as local processes (with
     ``jobs.auto`` on, Jobs get their pods by themselves); ``stop()`` ends those processes.
+
+    ``authorization="RBAC"`` authorizes every request by the Roles and bindings stored in the
+    server, as kube-apiserver's RBAC authorizer does (the default, ``AlwaysAllow``, lets every
+    request through), and with it enforces owner references as OpenShift's
+    OwnerReferencesPermissionEnforcement admission plugin does (``enforce_owner_references``
+    overrides that). The default kubeconfig is the administrator; ``write_kubeconfig(path,
+    user=...)`` writes one for another user, ``user=service_account_user(ns, name)`` one for a
+    ServiceAccount (see ``authn``). ``tls=True`` serves HTTPS with a throwaway CA (in the
+    kubeconfigs, and in ``ca_pem``): kubectl sends a kubeconfig's credentials over TLS only.
     """
 
     def __init__(
@@ -142,9 +156,17 @@ class FakeKube:
         *,
         history_limit: int = 10_000,
         kubelet: KubeletSettings | None = None,
+        authorization: str = ALWAYS_ALLOW,
+        enforce_owner_references: bool | None = None,
+        tls: bool = False,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"fakekube only listens on loopback addresses, not {host}")
+        if authorization not in MODES:
+            raise ValueError(f"authorization must be one of {', '.join(MODES)}: {authorization!r}")
+        self.authorization = authorization
+        self._enforce_owner_references = enforce_owner_references
+        self._tls: ServingTLS | None = serving_tls(host) if tls else None
         self.host = host
         self.port = port
         self.faults = FaultInjector()
@@ -171,7 +193,12 @@ class FakeKube:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The CA of the HTTPS certificate (``tls=True``), for clients to verify the server."""
+        return self._tls.ca_pem if self._tls else None
 
     def start(self) -> FakeKube:
         started: Future[None] = Future()
@@ -196,7 +223,11 @@ class FakeKube:
         loop.close()
 
     async def _serve(self) -> None:
-        self._api = ApiServer(history_limit=self._history_limit)
+        self._api = ApiServer(
+            history_limit=self._history_limit,
+            authorization=self.authorization,
+            enforce_owner_references=self._enforce_owner_references,
+        )
         if self._kubelet_settings is not None:
             self._api.enable_kubelet(self._kubelet_settings)
         # handler_cancellation ends a watch handler (and drops its watcher) when its client goes away.
@@ -208,7 +239,8 @@ class FakeKube:
             handler_cancellation=True,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        context = self._tls.server_context() if self._tls else None
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=context)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -238,11 +270,15 @@ class FakeKube:
     # Client configuration.
 
     def kubeconfig_dict(self, user: str = TOKEN) -> dict[str, Any]:
-        """A kubeconfig for this server; `user` is its token, and shows in the request log."""
+        """A kubeconfig for this server. `user` is its bearer token, which authenticates as the
+        user of that name (``TOKEN``, the default, as the administrator); see ``authn``."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if self._tls:
+            cluster["certificate-authority-data"] = base64.b64encode(self._tls.ca_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
+            "clusters": [{"name": CONTEXT, "cluster": cluster}],
             "users": [{"name": CONTEXT, "user": {"token": user}}],
             "contexts": [
                 {
@@ -465,6 +501,12 @@ class FakeKube:
 
     def clear_requests(self) -> None:
         self._log.clear()
+
+    @property
+    def authorization_checks(self) -> list[AuthorizationCheck]:
+        """The authorizer's latest decisions, oldest first: every request's, every
+        impersonation's and every admission check's (such as owner references' finalizers)."""
+        return self._call(lambda api: list(api.authorizer.checks))
 
     @staticmethod
     def wait_for(

@@ -2,7 +2,8 @@
 
 The fake API server (with its Job controller in auto mode and the local kubelet) runs in this
 process; the operator runs as its own process, as in production; every Locust master and worker is
-a process the kubelet started. Locust is never imported here.
+a process the kubelet started. Locust is never imported here. The fake enforces RBAC: the operator
+runs as the application's ServiceAccount under the charm's ClusterRole, as in production.
 
 The scenarios share one cluster and one operator and run side by side. Their masters quit
 ``AUTOQUIT_SECONDS`` after their run (a v2 field; upstream's default is 60 s), long enough to read
@@ -20,12 +21,12 @@ import pytest
 from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 
-from reconciler.crds import crd_text
 from fakekube.fixtures import locust_processes
 from fakekube.kubelet import KubeletSettings, ProcessInfo
-from fakekube.server import FakeKube
-from tests.integration.conftest import OPERATOR_USER, wait_until
 from fakekube.sandbox import OperatorProcess, TargetServer
+from fakekube.server import FakeKube
+from reconciler.crds import crd_text
+from tests.integration.conftest import OPERATOR_USER, grant_operator_role, refused, wait_until
 
 IMAGE = "locustio/locust:2.47.0"
 SRC = "/lotest/src"
@@ -107,11 +108,15 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("e2e")
-    kube = FakeKube(kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True)).start()
+    kube = FakeKube(
+        kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True),
+        authorization="RBAC",
+    ).start()
     operator = None
     try:
         kube.jobs.auto = True
         kube.apply_yaml(crd_text())
+        grant_operator_role(kube)
         operator = OperatorProcess(
             kube.write_kubeconfig(root / "operator-kubeconfig", user=OPERATOR_USER),
             root / "operator.log",
@@ -123,6 +128,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             field_manager="e2e",
         )
         yield Cluster(kube, client, operator, root / "node")
+        operator.stop()
+        # A rule the ClusterRole lacks must not pass unnoticed where the operator tolerates a 403.
+        assert refused(kube) == [], "the ClusterRole does not grant what the operator asked for"
+        assert "forbidden" not in operator.log().lower(), operator.log()
     finally:
         if operator is not None:
             operator.stop()

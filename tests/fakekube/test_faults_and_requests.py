@@ -32,6 +32,14 @@ def test_injected_status_is_a_proper_status_and_is_spent_after_times(
     assert fakekube.faults.rules == []
 
 
+def test_skip_lets_the_first_matching_requests_through(
+    http: httpx.Client, fakekube: FakeKube
+) -> None:
+    fakekube.faults.add(verb="create", resource="configmaps", status=422, skip=2, times=1)
+    assert [http.post(CMS, json=configmap(n)).status_code for n in "abcd"] == [201, 201, 422, 201]
+    assert fakekube.faults.rules == []
+
+
 def test_faults_match_on_resource_verb_and_name(http: httpx.Client, fakekube: FakeKube) -> None:
     fakekube.create(configmap("a"))
     fakekube.create(configmap("b"))

@@ -194,8 +194,20 @@ def test_namespace_and_field_selector_watches(http: httpx.Client, fakekube: Fake
 def test_watch_on_a_named_object_path(http: httpx.Client, fakekube: FakeKube) -> None:
     fakekube.create(configmap("one"))
     fakekube.create(configmap("two"))
-    with open_watch(http, f"{CMS}/two", timeoutSeconds="1") as response:
+    named = "/api/v1/watch/namespaces/default/configmaps/two"  # the deprecated watch prefix
+    with open_watch(http, named, timeoutSeconds="1") as response:
         assert [summary(e) for e in Stream(response).rest()] == [("ADDED", "two")]
+
+
+def test_watch_parameter_on_an_object_path_is_a_get(http: httpx.Client, fakekube: FakeKube) -> None:
+    # The apiserver watches collections only: ?watch=true on an object's path reads it once.
+    fakekube.create(configmap("two"))
+
+    response = http.get(f"{CMS}/two", params={"watch": "true"})
+
+    assert response.status_code == 200
+    assert response.json()["metadata"]["name"] == "two"
+    assert fakekube.requests[-1].verb == "get"
 
 
 def test_bookmarks_when_allowed(http: httpx.Client, fakekube: FakeKube) -> None:

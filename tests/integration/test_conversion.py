@@ -9,10 +9,12 @@ import httpx2
 import pytest
 import yaml
 
+from fakekube.sandbox import free_port
+from fakekube.server import FakeKube
 from reconciler.crds import ConversionWebhook, crd_manifest
 from reconciler.api.types import LocustTestV1, LocustTestV2
 from tests.certs import serving_certificate
-from fakekube.server import FakeKube
+from tests.integration.conftest import AS_ADMIN
 from tests.integration.objects import (
     create,
     locusttest,
@@ -20,7 +22,6 @@ from tests.integration.objects import (
     status,
     wait_for_children,
 )
-from fakekube.sandbox import free_port
 
 SERVICE = ("model", "locust-operator")  # where the charm's Service would be
 DEPRECATION = "locust.io/v1 LocustTest is deprecated, migrate to locust.io/v2"
@@ -73,15 +74,21 @@ def test_a_v2_test_reads_back_as_v1_with_its_status(client, start_operator, webh
 
 def test_v1_requests_carry_the_deprecation_warning(cluster, start_operator, webhook):
     start_operator(**webhook)
-    response = httpx2.get(f"{cluster.url}/apis/locust.io/v1/namespaces/default/locusttests")
+    response = httpx2.get(
+        f"{cluster.url}/apis/locust.io/v1/namespaces/default/locusttests", headers=AS_ADMIN
+    )
     assert response.status_code == 200
     assert DEPRECATION in response.headers.get("warning", "")
-    modern = httpx2.get(f"{cluster.url}/apis/locust.io/v2/namespaces/default/locusttests")
+    modern = httpx2.get(
+        f"{cluster.url}/apis/locust.io/v2/namespaces/default/locusttests", headers=AS_ADMIN
+    )
     assert "warning" not in modern.headers
 
 
 def test_without_the_webhook_only_v2_is_served(cluster):
-    response = httpx2.get(f"{cluster.url}/apis/locust.io/v1/namespaces/default/locusttests")
+    response = httpx2.get(
+        f"{cluster.url}/apis/locust.io/v1/namespaces/default/locusttests", headers=AS_ADMIN
+    )
     assert response.status_code == 404
 
 

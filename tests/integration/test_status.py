@@ -8,7 +8,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
 from reconciler.api.types import LocustTestV2
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import AS_ADMIN, wait_until
 from tests.integration.objects import (
     children,
     conditions,
@@ -37,8 +37,14 @@ def test_a_test_goes_from_pending_to_running_to_succeeded(client, start_operator
         for pod in cluster.jobs.create_pods("default", job):
             cluster.jobs.set_pod_phase("default", pod["metadata"]["name"], "Running")
         cluster.jobs.sync_job("default", job)
-    running = wait_for_phase(client, "shop.checkout", "Running")
-    assert running["connectedWorkers"] == 2 and running["startTime"]
+    # The master's Job makes the test Running, the workers' Job then connects them: wait for
+    # both, as the reconciler may write the first before it sees the second.
+    running = wait_until(
+        lambda: (s := wait_for_phase(client, "shop.checkout", "Running"))["connectedWorkers"] == 2
+        and s,
+        what="two connected workers",
+    )
+    assert running["startTime"]
     assert conditions(running)["WorkersConnected"] == ("True", "AllWorkersConnected")
     assert conditions(running)["Ready"] == ("True", "ResourcesCreated")
 
@@ -248,7 +254,7 @@ def test_printer_columns_show_phase_and_workers(client, start_operator, cluster)
 
     table = httpx2.get(
         f"{cluster.url}/apis/locust.io/v2/namespaces/default/locusttests",
-        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io", **AS_ADMIN},
     ).json()
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns[:4] == ["Name", "Phase", "Workers", "Connected"]

@@ -125,14 +125,14 @@ LABELS = {
 
 # (apiGroup, resource) -> verbs: exactly what the reconciler and the actions use.
 EXPECTED_RULES = {
-    ("locust.io", "locusttests"): {"get", "list", "watch"},
-    ("locust.io", "locusttests/status"): {"get", "update", "patch"},
+    ("locust.io", "locusttests"): {"list", "watch"},
+    ("locust.io", "locusttests/status"): {"patch"},
+    ("locust.io", "locusttests/finalizers"): {"update"},
     ("", "services"): {"get", "list", "watch", "create", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
-    ("", "pods"): {"get", "list", "watch"},
+    ("", "pods"): {"list", "watch"},
     ("", "configmaps"): {"get"},
     ("", "events"): {"create", "patch", "list"},
-    ("events.k8s.io", "events"): {"create", "patch"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
 

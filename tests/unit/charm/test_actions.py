@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,16 @@ from ops import testing
 import cluster_objects
 from reconciler.config import OperatorConfig
 from reconciler.crds import crd_manifest
+from fakekube import service_account_user
+from reconciler.api.parse import parse
 from reconciler.resources import build_children, to_dict
 from reconciler.resources.command import master_args, worker_args
-from reconciler.api.parse import parse
 from fakekube.server import FakeKube
 from tests.unit.charm.conftest import (
     APP,
     CRD,
     MODEL,
+    NAMESPACES,
     default_env,
     established,
     running_container,
@@ -611,22 +614,45 @@ def test_a_test_the_operator_rejects_is_listed_with_the_reason(
     assert described["spec"]["error"] == reason
 
 
-def test_the_actions_stay_within_the_charms_cluster_role(ctx: testing.Context, crd: FakeKube):
-    # The charm runs under the same ServiceAccount as the reconciler, bound to our ClusterRole.
-    test = make_test(crd, "demo.test", workers=2)
-    make_children(crd, test)
-    make_event(crd, test, 1)
-    role, _ = cluster_objects.rbac_objects(APP, MODEL)
-    allowed = {
-        (group, resource, verb)
-        for rule in role.rules or []
-        for group in rule.apiGroups or []
-        for resource in rule.resources or []
-        for verb in rule.verbs
-    }
+@pytest.fixture
+def enforcing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKube]:
+    """A server that enforces RBAC, with the CRD and the charm's ClusterRole and binding, and the
+    charm reaching it as the application's ServiceAccount (as in its pod)."""
+    with FakeKube(authorization="RBAC") as kube:
+        for namespace in NAMESPACES:
+            kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": APP, "namespace": MODEL},
+            }
+        )
+        kube.create(crd_manifest())
+        kube.wait_for(lambda: established(kube.get(*CRD)), message="CRD established")
+        for obj in cluster_objects.rbac_objects(APP, MODEL):
+            kube.create(obj.to_dict())
+        user = service_account_user(MODEL, APP)
+        monkeypatch.setenv("KUBECONFIG", str(kube.write_kubeconfig(tmp_path / "sa", user=user)))
+        kube.clear_requests()
+        yield kube
 
-    run_action(ctx, "list-tests")
-    run_action(ctx, "describe-test", {"name": "demo.test"})
 
-    used = {(r.api_group, r.resource, r.verb) for r in crd.requests}
-    assert used - allowed == set()
+def test_the_actions_work_within_the_charms_cluster_role(
+    ctx: testing.Context, enforcing: FakeKube
+):
+    # The charm runs under the same ServiceAccount as the reconciler, bound to our ClusterRole;
+    # the server refuses whatever the role does not grant.
+    test = make_test(enforcing, "demo.test", workers=2)
+    make_children(enforcing, test)
+    make_event(enforcing, test, 1)
+
+    listed = run_action(ctx, "list-tests")
+    described = run_action(ctx, "describe-test", {"name": "demo.test"})
+
+    assert listed["tests"]["test-0"]["service"]["state"] == "present"
+    assert described["children"]["master-job"]["state"] == "pending"
+    assert described["events"]["event-0"]["reason"]
+    requests = enforcing.requests
+    assert requests and {r.user for r in requests} == {service_account_user(MODEL, APP)}
+    assert [r for r in requests if r.status_code == 403] == []
