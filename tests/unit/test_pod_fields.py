@@ -132,7 +132,7 @@ REFUSED = [
     ),
     pytest.param(
         role("master", labels={"team": "x" * 64}),
-        "must be no more than 63 characters",
+        "spec.master.labels.team: Too long: may not be more than 63 bytes",
         id="label-value-too-long",
     ),
     pytest.param(
