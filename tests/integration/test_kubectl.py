@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -26,6 +27,14 @@ EXAMPLES = ROOT / "examples"
 KUBECTL = shutil.which("kubectl")
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+@pytest.fixture
+def fakekube() -> Iterator[FakeKube]:
+    """Over HTTPS: kubectl sends its credentials only over TLS, and the integration cluster
+    authorizes every request."""
+    with FakeKube(authorization="RBAC", tls=True) as server:
+        yield server
 
 
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
