@@ -121,8 +121,10 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
             if key not in value:
                 errors.append(f"{_join(path, key)}: Required value")
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            errors.append(f"{path}: Too many: {len(value)}: must have at most "
-                          f"{schema['maxProperties']} items")
+            errors.append(
+                f"{path}: Too many: {len(value)}: must have at most "
+                f"{schema['maxProperties']} items"
+            )
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key, item in value.items():
