@@ -20,6 +20,7 @@ import ops
 import charm_config
 import cluster_objects
 import kube
+import peers
 import reports
 import webhook_tls
 import workload
@@ -44,7 +45,11 @@ class LocustOperatorCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self._stored.set_default(
-            cluster_problem="", cluster_problem_blocking=True, applied_ca_bundle_id=""
+            cluster_problem="",
+            cluster_problem_blocking=True,
+            applied_ca_bundle_id="",
+            stop_reason="",
+            stopped_reconciler=False,
         )
         self.container = self.unit.get_container(workload.CONTAINER)
         framework.observe(self.on[workload.CONTAINER].pebble_ready, self._on_pebble_ready)
@@ -100,9 +105,11 @@ class LocustOperatorCharm(ops.CharmBase):
         if not self.unit.is_leader() or self.app.planned_units() > 0:
             return
         try:
-            cluster_objects.delete_rbac(kube.client(self.app.name), self.app.name, self.model.name)
+            client = kube.client(self.app.name)
+            cluster_objects.release_crd(client, self.app.name, self.model.name)
+            cluster_objects.delete_rbac(client, self.app.name, self.model.name)
         except kube.ClusterError as error:
-            logger.warning("Could not delete the ClusterRole and binding: %s", error.message)
+            logger.warning("Could not release the CRD or delete the RBAC: %s", error.message)
 
     def _on_list_tests(self, event: ops.ActionEvent) -> None:
         params = event.load_params(ListTestsParams, errors="fail")
@@ -134,6 +141,8 @@ class LocustOperatorCharm(ops.CharmBase):
         loaded = self._workload_config
         if isinstance(loaded, InvalidConfigError):
             event.add_status(ops.BlockedStatus(loaded.status_message()))
+        if stopped := self._stop_reason:
+            event.add_status(ops.BlockedStatus(stopped))
         if self.unit.is_leader() and self._stored.cluster_problem:
             status = (
                 ops.BlockedStatus if self._stored.cluster_problem_blocking else ops.WaitingStatus
@@ -233,6 +242,10 @@ class LocustOperatorCharm(ops.CharmBase):
         if not self.container.can_connect():
             logger.info("Reconciler container not up yet; pebble-ready will follow")
             return
+        if self._stop_reason:
+            workload.stop(self.container)
+            self._stored.stopped_reconciler = True
+            return
         tls = self._webhook_tls
         if tls is None:
             logger.info("Waiting for the leader to issue the webhook certificate")
@@ -247,6 +260,9 @@ class LocustOperatorCharm(ops.CharmBase):
                 replanned = workload.apply_layer(self.container, workload.layer(loaded.env))
             if pushed and not replanned:  # a replan restarts the service anyway
                 workload.restart_if_running(self.container)
+            if self._stored.stopped_reconciler and not isinstance(loaded, InvalidConfigError):
+                workload.start(self.container)  # stopped for a reason that has gone
+                self._stored.stopped_reconciler = False
         except ops.pebble.ChangeError as error:
             logger.error("The reconciler service failed to start: %s", error.err)
         except ops.pebble.ConnectionError as error:
@@ -259,17 +275,30 @@ class LocustOperatorCharm(ops.CharmBase):
         self.unit.status = ops.MaintenanceStatus("applying the CRD and RBAC")
         tls = self._webhook_tls
         assert tls is not None  # the leader always has one
+        loaded = self._workload_config
+        watched = (
+            () if isinstance(loaded, InvalidConfigError) else loaded.operator.watch_namespaces
+        )
+        self._stored.stop_reason = ""
         try:
             client = kube.client(self.app.name)
             cluster_objects.apply_cluster_objects(
-                client, self.app.name, self.model.name, tls.ca_bundle
+                client, self.app.name, self.model.name, tls.ca_bundle, watched
             )
         except kube.ClusterError as error:
             self._stored.cluster_problem = error.message
             self._stored.cluster_problem_blocking = error.blocking
+            if isinstance(error, cluster_objects.CrdOwnedElsewhere):
+                self._stored.stop_reason = error.message
         else:
             self._stored.cluster_problem = ""
             self._stored.applied_ca_bundle_id = self._ca_bundle_id
+        peers.set_stop_reason(self.model, self._stored.stop_reason)
+
+    @property
+    def _stop_reason(self) -> str:
+        """Why this unit's reconciler must not run: another deployment owns the CRD."""
+        return self._stored.stop_reason if self.unit.is_leader() else peers.stop_reason(self.model)
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -109,10 +109,28 @@ def _read(container: ops.Container, path: str) -> str | None:
 def restart_if_running(container: ops.Container) -> None:
     """Restart a running reconciler, so it loads new certificate files (Pebble cannot see a file
     change). A stopped one reads them when it starts."""
-    service = container.get_services(SERVICE).get(SERVICE)
-    if service is not None and service.is_running():
+    if _running(container):
         logger.info("Restarting the reconciler to load the new webhook certificate")
         container.restart(SERVICE)
+
+
+def stop(container: ops.Container) -> None:
+    """Stop the reconciler if it runs (it keeps its layer, for when it may run again)."""
+    if _running(container):
+        logger.info("Stopping the reconciler")
+        container.stop(SERVICE)
+
+
+def start(container: ops.Container) -> None:
+    """Start the reconciler if it has a layer and does not run."""
+    if SERVICE in container.get_services(SERVICE) and not _running(container):
+        logger.info("Starting the reconciler")
+        container.start(SERVICE)
+
+
+def _running(container: ops.Container) -> bool:
+    service = container.get_services(SERVICE).get(SERVICE)
+    return service is not None and service.is_running()
 
 
 def state(container: ops.Container) -> State:

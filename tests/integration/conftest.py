@@ -45,16 +45,21 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str
         time.sleep(0.05)
 
 
-def operator_rbac() -> list[dict[str, Any]]:
-    """The ClusterRole and ClusterRoleBinding the charm renders for the application."""
+def operator_rbac(watch_namespaces: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The RBAC the charm renders for the application: a ClusterRole and its binding, or, with
+    `watch_namespaces`, Roles there and one for the Lease in the model's namespace."""
     text = jinja2.Template(RBAC_TEMPLATE.read_text(), undefined=jinja2.StrictUndefined).render(
-        name=f"{APP}-{MODEL}", labels={}, service_account=APP, namespace=MODEL
+        name=f"{APP}-{MODEL}",
+        labels={},
+        service_account=APP,
+        namespace=MODEL,
+        namespaces=list(watch_namespaces),
     )
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def grant_operator_role(kube: FakeKube) -> None:
-    """The application's namespace and ServiceAccount, bound to the charm's ClusterRole."""
+def grant_operator_role(kube: FakeKube, watch_namespaces: tuple[str, ...] = ()) -> None:
+    """The application's namespace and ServiceAccount, bound to the charm's rules."""
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MODEL}})
     kube.create(
         {
@@ -63,7 +68,7 @@ def grant_operator_role(kube: FakeKube) -> None:
             "metadata": {"name": APP, "namespace": MODEL},
         }
     )
-    for obj in operator_rbac():
+    for obj in operator_rbac(watch_namespaces):
         kube.create(obj)
 
 

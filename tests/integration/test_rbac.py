@@ -16,7 +16,18 @@ from lightkube.resources.batch_v1 import Job
 import reports
 from reconciler.api.types import LocustTestV2
 from reconciler.config import OperatorConfig
-from tests.integration.conftest import APP, OPERATOR_USER, operator_rbac, wait_until
+from fakekube.sandbox import OperatorProcess
+from fakekube.server import FakeKube
+from reconciler.crds import crd_text
+from tests.integration.conftest import (
+    APP,
+    MODEL,
+    OPERATOR_USER,
+    grant_operator_role,
+    operator_rbac,
+    refused,
+    wait_until,
+)
 from tests.integration.objects import (
     children,
     create,
@@ -101,3 +112,25 @@ def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actio
 
     assert granted() - relied_on(cluster) == set()
     assert not list(client.list(Job, namespace="default"))
+
+
+def test_watching_one_namespace_needs_only_roles(tmp_path):
+    """With WATCH_NAMESPACES, the charm grants Roles there and one for the Lease: nothing
+    cluster-wide. The operator, as its ServiceAccount, works within them."""
+    with FakeKube(authorization="RBAC") as kube:
+        kube.apply_yaml(crd_text())
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "load"}})
+        grant_operator_role(kube, watch_namespaces=("load",))
+        kubeconfig = kube.write_kubeconfig(tmp_path / "operator", user=OPERATOR_USER)
+        settings = {**ELECTION, "LEASE_NAMESPACE": MODEL, "WATCH_NAMESPACES": "load"}
+        operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", settings)
+        try:
+            operator.wait_ready()
+            wait_until(lambda: "now the leader" in operator.log(), what="leadership")
+            admin = Client(config=KubeConfig.from_file(kube.write_kubeconfig(tmp_path / "admin")))
+            create(admin, locusttest("scoped", namespace="load"))
+            wait_for_children(admin, "scoped", namespace="load")
+        finally:
+            assert operator.stop() == 0
+        assert refused(kube) == []
+        assert "forbidden" not in operator.log().lower()

@@ -161,6 +161,11 @@ def test_the_version_and_the_crd_are_checked_before_anything_is_applied(
         ("patch", "customresourcedefinitions"),
         ("patch", "clusterroles"),
         ("patch", "clusterrolebindings"),
+        # What is labelled ours and no longer wanted goes (none here).
+        ("list", "clusterrolebindings"),
+        ("list", "clusterroles"),
+        ("list", "rolebindings"),
+        ("list", "roles"),
     ]
 
 
@@ -341,8 +346,7 @@ def test_other_client_error_blocks_with_the_code(ctx: testing.Context, kube: Fak
     out = ctx.run(ctx.on.config_changed(), leader_state())
 
     assert out.unit_status == testing.BlockedStatus(
-        "kubernetes API error 422 while applying the ClusterRole and ClusterRoleBinding: "
-        "roleRef is immutable"
+        "kubernetes API error 422 while applying the reconciler's RBAC: roleRef is immutable"
     )
 
 
@@ -386,9 +390,16 @@ def test_removing_the_last_unit_deletes_the_rbac_but_never_the_crd(
     assert kube.get(*ROLE) is None and kube.get(*BINDING) is None
     assert kube.get(*CRD) is not None
     assert writes(kube) == [
+        ("patch", "customresourcedefinitions", "locusttests.locust.io"),  # released
+        ("list", "clusterrolebindings", ""),
         ("delete", "clusterrolebindings", f"{APP}-{MODEL}"),
+        ("list", "clusterroles", ""),
         ("delete", "clusterroles", f"{APP}-{MODEL}"),
+        ("list", "rolebindings", ""),
+        ("list", "roles", ""),
     ]
+    annotations = kube.get(*CRD)["metadata"].get("annotations") or {}
+    assert "locust.io/owner-application" not in annotations
 
 
 def test_scale_down_deletes_nothing(ctx: testing.Context, kube: FakeKube):
@@ -404,14 +415,15 @@ def test_scale_down_deletes_nothing(ctx: testing.Context, kube: FakeKube):
 def test_remove_tolerates_rbac_already_gone(ctx: testing.Context, kube: FakeKube):
     out = ctx.run(ctx.on.remove(), leader_state(planned_units=0))
 
-    assert [r.status_code for r in kube.requests] == [404, 404]
+    assert [r.status_code for r in kube.requests] == [404, 200, 200, 200, 200]  # no CRD, no RBAC
     assert out.unit_status.name != "error"
 
 
 @pytest.mark.parametrize("status", [403, 500])
 def test_remove_failure_is_logged_not_raised(ctx: testing.Context, kube: FakeKube, status: int):
+    installed = ctx.run(ctx.on.config_changed(), leader_state())
     kube.faults.add(verb="delete", status=status)
 
-    ctx.run(ctx.on.remove(), leader_state(planned_units=0))
+    ctx.run(ctx.on.remove(), dataclasses.replace(installed, planned_units=0))
 
-    assert any("Could not delete" in line.message for line in ctx.juju_log)
+    assert any("Could not release the CRD or delete the RBAC" in line.message for line in ctx.juju_log)
