@@ -70,11 +70,16 @@ REQUEUE = Result(requeue=True)
 
 @dataclass(frozen=True)
 class _Written:
-    """A status this operator wrote, and the test's resourceVersion that the write produced."""
+    """A status this operator wrote, and the test's resourceVersions known to be older.
+
+    resourceVersions are opaque: they can be compared for equality only. The older ones are
+    those that reconciles read before the write and those earlier writes produced.
+    """
 
     uid: str | None
-    resource_version: str | None
     status: Mapping[str, Any]
+    version: str  # the one the write produced
+    older: frozenset[str]
 
 
 class EventRecorder(Protocol):
@@ -113,9 +118,9 @@ class Reconciler:
         self._recorder = recorder
         self._view = view
         self._clock = clock
-        # The status last written per test. Until the cache shows the version that write made,
-        # the cached status is older than what the operator (its only writer) knows; starting
-        # from it would make the same transition twice, with its events and log lines.
+        # The status last written per test. While the cache shows a version from before that
+        # write, its status is older than what the operator knows; starting from it would make
+        # the same transition twice, with its events and log lines.
         self._written: dict[TestKey, _Written] = {}
 
     async def reconcile(self, key: TestKey, test: Mapping[str, Any] | None) -> Result:
@@ -194,13 +199,12 @@ class Reconciler:
         written = self._written.get(key)
         if written is None:
             return cached
-        if written.uid != metadata.get("uid") or written.resource_version == metadata.get(
-            "resourceVersion"
-        ):
-            # Another test of the same name, or the cache has caught up with the write.
-            del self._written[key]
-            return cached
-        return written.status
+        if written.uid == metadata.get("uid") and metadata.get("resourceVersion") in written.older:
+            return written.status
+        # The cache has caught up with the write (or gone past it), or this is another test of
+        # the same name.
+        del self._written[key]
+        return cached
 
     async def _commit(
         self,
@@ -213,10 +217,16 @@ class Reconciler:
         if status == current:
             return True
         version = await self._write_status(key, status)
+        previous = self._written.pop(key, None)
         if version is None:
-            self._written.pop(key, None)
             return False
-        self._written[key] = _Written(metadata.get("uid"), version, status)
+        older = {metadata.get("resourceVersion")}
+        if previous is not None and previous.uid == metadata.get("uid"):
+            older |= {previous.version, *previous.older}
+        older.discard(version)
+        self._written[key] = _Written(
+            metadata.get("uid"), status, version, frozenset(v for v in older if v)
+        )
         return True
 
     def _observe(self, key: TestKey, uid: str | None) -> tuple[Children, list[str]]:
