@@ -1,7 +1,8 @@
 """A Job controller that tests drive step by step (or that runs by itself with ``auto``).
 
 It follows the Job docs for non-indexed Jobs: pods are made from the template and owned by the Job;
-``status.active/ready/succeeded/failed`` count them; more failures than ``backoffLimit`` fail the
+``status.active/succeeded/failed`` count them by phase and ``status.ready`` counts the active
+ones whose ``Ready`` condition is True (a pod can run before it is ready); more failures than ``backoffLimit`` fail the
 Job (``FailureTarget`` then ``Failed``, reason ``BackoffLimitExceeded``, remaining pods deleted);
 enough successes complete it (``SuccessCriteriaMet`` then ``Complete``, with ``completionTime``).
 With ``completions`` unset (the work-queue pattern) the Job completes once any pod has succeeded
@@ -114,8 +115,12 @@ class JobController:
         exit_code: int | None = None,
         reason: str | None = None,
         message: str | None = None,
+        ready: bool | None = None,
     ) -> dict[str, Any]:
-        """Move a pod to ``phase`` with container statuses as the kubelet reports them."""
+        """Move a pod to ``phase`` with container statuses as the kubelet reports them.
+
+        A Running pod is Ready unless ``ready=False``: its containers run but are not ready yet
+        (still starting, or failing a readiness probe)."""
         pod_type = self._api.resources.for_storage(PODS)
         pod = clone(self._api.get(pod_type, namespace, pod_name))
         status = pod.setdefault("status", {})
@@ -125,7 +130,7 @@ class JobController:
             status.setdefault("startTime", timestamp)
             status.setdefault("hostIP", "10.0.0.1")
             status.setdefault("podIP", f"10.244.0.{int(random_hex(2), 16) % 250 + 2}")
-        ready = phase == "Running"
+        ready = phase == "Running" and ready is not False
         status["conditions"] = [
             {
                 "type": "PodScheduled",
@@ -143,7 +148,9 @@ class JobController:
         if phase in ("Running", *TERMINAL_PHASES):
             code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
             status["containerStatuses"] = [
-                self._container_status(container, phase, code, timestamp, status["startTime"])
+                self._container_status(
+                    container, phase, code, timestamp, status["startTime"], ready
+                )
                 for container in pod["spec"].get("containers") or ()
             ]
         for key, value in (("reason", reason), ("message", message)):
@@ -153,7 +160,12 @@ class JobController:
 
     @staticmethod
     def _container_status(
-        container: dict[str, Any], phase: str, exit_code: int, timestamp: str, started: str
+        container: dict[str, Any],
+        phase: str,
+        exit_code: int,
+        timestamp: str,
+        started: str,
+        ready: bool,
     ) -> dict[str, Any]:
         if phase == "Running":
             state: dict[str, Any] = {"running": {"startedAt": started}}
@@ -172,7 +184,7 @@ class JobController:
             "image": container.get("image", ""),
             "imageID": "",
             "containerID": f"containerd://{random_hex(64)}",
-            "ready": phase == "Running",
+            "ready": ready,
             "started": phase == "Running",
             "restartCount": 0,
             "state": state,
@@ -236,7 +248,8 @@ class JobController:
                 status[key] = value
             else:
                 status.pop(key, None)
-        status["ready"] = sum(1 for p in active if p["status"]["phase"] == "Running")
+        # As the real controller counts them: active pods with the Ready condition.
+        status["ready"] = sum(1 for p in active if _pod_ready(p))
         status["terminating"] = 0
         status["uncountedTerminatedPods"] = {}
         return self._api.update(job_type, namespace, job_name, job, subresource="status")
@@ -306,6 +319,13 @@ def _condition(kind: str, reason: str, message: str, timestamp: str) -> dict[str
         "reason": reason,
         "message": message,
     }
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or ()
+    )
 
 
 def _finished(status: dict[str, Any]) -> bool:

@@ -96,10 +96,13 @@ class JobControls:
         exit_code: int | None = None,
         reason: str | None = None,
         message: str | None = None,
+        ready: bool | None = None,
     ) -> dict[str, Any]:
         return self._kube._call(
             lambda api: clone(
-                api.jobs.set_pod_phase(namespace, pod_name, phase, exit_code, reason, message)
+                api.jobs.set_pod_phase(
+                    namespace, pod_name, phase, exit_code, reason, message, ready
+                )
             )
         )
 

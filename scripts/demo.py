@@ -4,9 +4,10 @@ Starts the built-in fake Kubernetes API server with its Job controller and local
 the pods of Jobs as real Locust processes), installs the CRD (as `locust-operator crd | kubectl
 apply -f -` would), starts `locust-operator run` against it through an ordinary kubeconfig, serves a
 small HTTP server as the system under test behind the Service `target`, and applies everything in
-examples/. Then it follows the test: the operator's Service and Jobs, the workers connecting to the
-master, a live progress line from the master's /stats/requests, the final numbers, and the Jobs'
-final state once Locust has quit. Then it stops everything.
+examples/. Then it follows the test: its pods and its phase as they change, the operator's Service
+and Jobs, the workers connecting to the master, a live progress line from the master's
+/stats/requests, the final numbers, the Jobs' final state once Locust has quit, and the test's
+Events. Then it stops everything.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from lightkube.codecs import from_dict, load_all_yaml
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.core_v1 import Event, Pod, Service
 
 from reconciler.crds import crd_text
 from reconciler.api.types import LocustTestV2  # also lets lightkube's codecs load LocustTests
@@ -113,10 +114,12 @@ def main() -> int:
 
 
 def _follow(client: Client, api: str, name: str, namespace: str, target: TargetServer) -> None:
-    """Pods coming up, workers connecting, live progress, final numbers, the Jobs' final state."""
+    """Pods and phase changes, workers connecting, live progress, final numbers, the Jobs' final
+    state, the test's Events."""
     prefix = name.replace(".", "-")
     pods = _PodWatch(client, namespace, name)
-    print("Pods (the local kubelet runs each as a Locust process on its own loopback address):")
+    print("Pods (the local kubelet runs each as a Locust process on its own loopback address)")
+    print("and the test, as they change:")
     master_ip = _wait(lambda: pods.poll() or pods.master_ip(prefix), "the master pod", 60)
     master_log = _LogWatch(client, namespace, pods.master_name(prefix))
     print(f"\nMaster at {master_ip}: waiting for its workers (--expect-workers)")
@@ -161,6 +164,7 @@ def _follow(client: Client, api: str, name: str, namespace: str, target: TargetS
     _wait(lambda: client.get(LocustTestV2, name, namespace=namespace).status.get("phase")
           in ("Succeeded", "Failed"), f"{name} to finish")
     _final_state(client, api, namespace, jobs, pods)
+    _events(client, name, namespace)
 
 
 class _Progress:
@@ -275,6 +279,20 @@ def _final_state(
     _table(rows)
 
 
+def _events(client: Client, name: str, namespace: str) -> None:
+    """The test's Events, as `kubectl describe lotest` ends with them."""
+    print(f"$ kubectl describe lotest {name} -n {namespace}   (its Events)")
+    events = [
+        e
+        for e in client.list(Event, namespace=namespace)
+        if e.involvedObject.kind == "LocustTest" and e.involvedObject.name == name
+    ]
+    events.sort(key=lambda e: (e.firstTimestamp or e.eventTime or 0, e.metadata.name))
+    rows = [["TYPE", "REASON", "COUNT", "MESSAGE"]]
+    rows += [[e.type or "", e.reason or "", str(e.count or 1), e.message or ""] for e in events]
+    _table(rows)
+
+
 def _job_condition(client: Client, name: str, namespace: str) -> str | None:
     try:
         job = client.get(Job, name, namespace=namespace)
@@ -288,13 +306,16 @@ def _job_condition(client: Client, name: str, namespace: str) -> str | None:
 
 
 class _PodWatch:
-    """Prints each pod of the test when its phase changes, like `kubectl get pods -w`."""
+    """Prints each pod of the test when its phase changes, and the test when its phase or
+    connected workers change, like `kubectl get pods,lotest -w`."""
 
     def __init__(self, client: Client, namespace: str, test: str):
         self._client = client
         self._namespace = namespace
+        self._test = test
         self._labels = {"performance-test-name": test}
         self._phases: dict[str, str] = {}
+        self._test_state: tuple[Any, ...] | None = None
 
     def pods(self) -> list[Pod]:
         return sorted(
@@ -303,6 +324,9 @@ class _PodWatch:
         )
 
     def poll(self) -> None:
+        # The test is read before its pods, and printed after them: a test shown Running had
+        # its master pod running already.
+        status = self._client.get(LocustTestV2, self._test, namespace=self._namespace).status or {}
         for pod in self.pods():
             phase = pod.status.phase if pod.status else "Pending"
             if self._phases.get(pod.metadata.name) != phase:
@@ -310,6 +334,17 @@ class _PodWatch:
                 address = pod.status.podIP if pod.status and pod.status.podIP else ""
                 line = f"  pod/{pod.metadata.name:<28} {phase:<10} {address}"
                 print(("\r" if LIVE else "") + line.ljust(100).rstrip(), flush=True)
+        state = (
+            status.get("phase"),
+            status.get("connectedWorkers", 0),
+            status.get("expectedWorkers", "?"),
+        )
+        if state != self._test_state:
+            self._test_state = state
+            phase, connected, expected = state
+            shown = f"{phase:<10} workers {connected}/{expected}" if phase else "(no status yet)"
+            line = f"  lotest/{self._test:<25} {shown}"
+            print(("\r" if LIVE else "") + line.ljust(100).rstrip(), flush=True)
 
     def master_name(self, prefix: str) -> str:
         return next(

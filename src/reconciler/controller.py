@@ -35,7 +35,7 @@ from .status.conditions import (
     condition,
     parse_time,
 )
-from .status.phase import Children, evaluate, invalid_status
+from .status.phase import Children, evaluate, final_status, invalid_status
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,20 @@ REQUEUE = Result(requeue=True)
 
 class ChildRefused(Exception):
     """The API server refused a child as invalid: the test cannot run as written."""
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A status this operator wrote, and the test's resourceVersions known to be older.
+
+    resourceVersions are opaque: they can be compared for equality only. The older ones are
+    those that reconciles read before the write and those earlier writes produced.
+    """
+
+    uid: str | None
+    status: Mapping[str, Any]
+    version: str  # the one the write produced
+    older: frozenset[str]
 
 
 class EventRecorder(Protocol):
@@ -108,9 +122,10 @@ class Reconciler:
         self._recorder = recorder
         self._view = view
         self._clock = clock
-        # The status last written per test, with the resourceVersion it was computed from: until
-        # the cache shows the write, a reconcile would otherwise start from the stale status.
-        self._written: dict[TestKey, tuple[str | None, Mapping[str, Any]]] = {}
+        # The status last written per test. While the cache shows a version from before that
+        # write, its status is older than what the operator knows; starting from it would make
+        # the same transition twice, with its events and log lines.
+        self._written: dict[TestKey, _Written] = {}
 
     async def reconcile(self, key: TestKey, test: Mapping[str, Any] | None) -> Result:
         """Bring `test` (the latest known state of `key`, None if deleted) to its desired state."""
@@ -123,10 +138,7 @@ class Reconciler:
             self._written.pop(key, None)
             return DONE  # the garbage collector removes the children through ownerReferences
         subject = _involved(test, key)
-        current = test.get("status") or {}
-        written = self._written.get(key)
-        if written and written[0] == metadata.get("resourceVersion"):
-            current = written[1]
+        current = self._current_status(key, metadata, test.get("status") or {})
         generation = int(metadata.get("generation") or 1)
         children, foreign = self._observe(key, metadata.get("uid"))
         owned = [c for c in (children.service, children.master_job, children.worker_job) if c]
@@ -138,6 +150,8 @@ class Reconciler:
             log.warning("LocustTest %s: the new spec is invalid and is ignored: %s", key, error)
             spec = None
         if current.get("phase") in TERMINAL:
+            # Nothing is created or healed for a finished test; its status only settles.
+            await self._commit(key, metadata, current, final_status(current, self._clock()))
             return DONE
         created_generation = _created_generation(children.master_job)
         if (
@@ -149,11 +163,13 @@ class Reconciler:
             log.info("Update operations on %s are not currently supported!", key.name)
         if spec is not None and not children.complete:
             try:
-                created = await self._create_missing(spec, subject, children, foreign, current)
+                created = await self._create_missing(
+                    spec, subject, children, foreign, current, metadata.get("uid")
+                )
             except ChildRefused as refusal:
                 return await self._invalid(key, subject, metadata, current, str(refusal))
-            if created is None:
-                return REQUEUE
+            if isinstance(created, Result):
+                return created
             children = created
             created_generation = created_generation or spec.generation
         now = self._clock()
@@ -171,10 +187,8 @@ class Reconciler:
             now=now,
             grace_seconds=self._config.pod_health_grace_seconds,
         )
-        if result.status != current:
-            if not await self._write_status(key, result.status):
-                return DONE
-            self._written[key] = (metadata.get("resourceVersion"), result.status)
+        if not await self._commit(key, metadata, current, result.status):
+            return DONE
         # Recorded once the status is written: a failed write is retried, its events with it.
         for event in result.events:
             self._recorder.record(subject, event.type, event.reason, event.message)
@@ -184,6 +198,43 @@ class Reconciler:
         if result.requeue_after:
             return Result(requeue=True, after=result.requeue_after)
         return DONE
+
+    def _current_status(
+        self, key: TestKey, metadata: Mapping[str, Any], cached: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """The test's status: the cached one, unless this operator has written a newer one."""
+        written = self._written.get(key)
+        if written is None:
+            return cached
+        if written.uid == metadata.get("uid") and metadata.get("resourceVersion") in written.older:
+            return written.status
+        # The cache has caught up with the write (or gone past it), or this is another test of
+        # the same name.
+        del self._written[key]
+        return cached
+
+    async def _commit(
+        self,
+        key: TestKey,
+        metadata: Mapping[str, Any],
+        current: Mapping[str, Any],
+        status: Mapping[str, Any],
+    ) -> bool:
+        """Write `status` if it differs from `current`; False if the test is gone."""
+        if status == current:
+            return True
+        version = await self._write_status(key, status)
+        previous = self._written.pop(key, None)
+        if version is None:
+            return False
+        older = {metadata.get("resourceVersion")}
+        if previous is not None and previous.uid == metadata.get("uid"):
+            older |= {previous.version, *previous.older}
+        older.discard(version)
+        self._written[key] = _Written(
+            metadata.get("uid"), status, version, frozenset(v for v in older if v)
+        )
+        return True
 
     def _observe(self, key: TestKey, uid: str | None) -> tuple[Children, list[str]]:
         """The test's children from the caches; those owned by another object count as absent."""
@@ -220,8 +271,13 @@ class Reconciler:
         children: Children,
         foreign: Sequence[str],
         current: Mapping[str, Any],
-    ) -> Children | None:
-        """Create the absent children in order; None if a 409 Conflict asks to look again."""
+        uid: str | None,
+    ) -> Children | Result:
+        """Create the absent children in order.
+
+        Returns the children, or the result to end the reconcile with: a requeue when a 409
+        Conflict asks to look again, DONE when the test turns out to be gone.
+        """
         ready = condition(current, READY)
         was_created = bool(ready and ready.get("status") == "True")
         found = {
@@ -229,14 +285,19 @@ class Reconciler:
             "master_job": children.master_job,
             "worker_job": children.worker_job,
         }
+        missing = [
+            (attr, child)
+            for attr, child in zip(found, build_children(spec, self._config), strict=True)
+            if found[attr] is None and f"{child.kind} {_name(child)}" not in foreign
+        ]
+        if missing and was_created and not await self._still_exists(spec, uid):
+            # Its children went with the test, and the cache has not seen the test go yet.
+            return DONE
         created_any = False
         if not was_created:
             _warn_about_flag_conflicts(spec)
-        for attr, child in zip(found, build_children(spec, self._config), strict=True):
-            assert child.metadata is not None
-            kind, name = child.kind, child.metadata.name
-            if found[attr] is not None or f"{kind} {name}" in foreign:
-                continue
+        for attr, child in missing:
+            kind, name = child.kind, _name(child)
             try:
                 made = await self._client.create(child)
             except ApiError as error:
@@ -247,7 +308,7 @@ class Reconciler:
                     log.info(
                         "Conflict creating %s %s, retrying: %s", kind, name, error.status.message
                     )
-                    return None
+                    return REQUEUE
                 if error.status.code == 422:
                     # The checks in api/ missed a rule the API server applies: remove what
                     # exists rather than leave a half-made test, and say why.
@@ -296,6 +357,25 @@ class Reconciler:
                     raise
             log.info("Deleted %s %s: the test cannot run as written", resource.__name__, name)
 
+    async def _still_exists(self, spec: TestSpec, uid: str | None) -> bool:
+        """Whether the test is still there, the same one and not being deleted: asked of the API
+        server, as the cache may lag behind the test's deletion that took its children."""
+        try:
+            live = await self._client.get(LocustTestV2, spec.name, namespace=spec.namespace)
+        except ApiError as error:
+            if error.status.code != 404:
+                raise
+            live = None
+        metadata = live.metadata if live is not None else None
+        if metadata is None or metadata.uid != uid or metadata.deletionTimestamp:
+            log.info(
+                "LocustTest %s/%s is gone or going: its children are not recreated",
+                spec.namespace,
+                spec.name,
+            )
+            return False
+        return True
+
     async def _missing_config_maps(
         self, spec: TestSpec | None, children: Children, now: datetime
     ) -> list[str]:
@@ -332,15 +412,14 @@ class Reconciler:
         log.warning("LocustTest %s is invalid and was not created: %s", key, problem)
         generation = int(metadata.get("generation") or 1)
         status = invalid_status(current, problem, generation, self._clock())
-        if await self._write_status(key, status):
-            self._written[key] = (metadata.get("resourceVersion"), status)
+        if await self._commit(key, metadata, current, status):
             self._recorder.record(subject, WARNING, "InvalidSpec", problem)
         return DONE
 
-    async def _write_status(self, key: TestKey, status: Mapping[str, Any]) -> bool:
-        """Merge-patch the status subresource; False if the test is gone."""
+    async def _write_status(self, key: TestKey, status: Mapping[str, Any]) -> str | None:
+        """Merge-patch the status; the resourceVersion it made, None if the test is gone."""
         try:
-            await self._client.patch(
+            patched = await self._client.patch(
                 LocustTestV2.Status,
                 key.name,
                 {"status": status},
@@ -349,9 +428,9 @@ class Reconciler:
             )
         except ApiError as error:
             if error.status.code == 404:
-                return False
+                return None
             raise
-        return True
+        return (patched.metadata.resourceVersion if patched.metadata else None) or ""
 
 
 def _warn_about_flag_conflicts(spec: TestSpec) -> None:
@@ -366,6 +445,11 @@ def _warn_about_flag_conflicts(spec: TestSpec) -> None:
                 role,
                 ", ".join(conflicts),
             )
+
+
+def _name(child: Service | Job) -> str:
+    assert child.metadata is not None and child.metadata.name
+    return str(child.metadata.name)
 
 
 def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:

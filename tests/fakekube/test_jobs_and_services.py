@@ -112,6 +112,26 @@ def test_pod_phases_and_job_status(fakekube: FakeKube) -> None:
     assert "conditions" not in status  # work queue: complete only once no pod is active
 
 
+def test_job_ready_counts_pods_with_the_ready_condition_not_running_ones(
+    fakekube: FakeKube,
+) -> None:
+    fakekube.create(job("j", parallelism=3))
+    first, second, third = (
+        p["metadata"]["name"] for p in fakekube.jobs.create_pods("default", "j")
+    )
+    starting = fakekube.jobs.set_pod_phase("default", first, "Running", ready=False)
+    ready = {c["type"]: c["status"] for c in starting["status"]["conditions"]}["Ready"]
+    assert ready == "False" and starting["status"]["containerStatuses"][0]["ready"] is False
+    fakekube.jobs.set_pod_phase("default", second, "Running")
+    status = fakekube.jobs.sync_job("default", "j")["status"]
+    # Pending and running-but-unready pods are active; only the Ready one counts as ready.
+    assert status["active"] == 3 and status["ready"] == 1
+    fakekube.jobs.set_pod_phase("default", first, "Running")
+    assert fakekube.jobs.sync_job("default", "j")["status"]["ready"] == 2
+    fakekube.jobs.set_pod_phase("default", third, "Failed")
+    assert fakekube.jobs.sync_job("default", "j")["status"]["ready"] == 2
+
+
 def test_work_queue_job_completes_when_a_pod_succeeded_and_none_is_active(
     fakekube: FakeKube,
 ) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Service
 
 import reports
 from reconciler.api.types import LocustTestV2
@@ -30,9 +31,11 @@ from tests.integration.conftest import (
 )
 from tests.integration.objects import (
     children,
+    conditions,
     create,
     create_bypassing_validation,
     locusttest,
+    status,
     wait_for_children,
 )
 from tests.integration.test_leader_election import ELECTION
@@ -73,6 +76,13 @@ def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actio
     cluster.faults.add(verb="create", resource="jobs", status=500, times=2)
     create(client, locusttest("checked"))
     wait_for_children(client, "checked")
+    # A child deleted under a running test: recreated once the test is read live.
+    wait_until(
+        lambda: conditions(status(client, "checked")).get("Ready") == ("True", "ResourcesCreated"),
+        what="Ready",
+    )
+    client.delete(Service, "checked-master", namespace="default")
+    wait_until(lambda: "externally deleted, recreated" in first.log(), what="the recreation")
     # Invalid in a way only the reconciler sees: a Warning event and an InvalidSpec status.
     create_bypassing_validation(
         cluster,

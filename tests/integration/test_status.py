@@ -8,7 +8,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
 from reconciler.api.types import LocustTestV2
-from tests.integration.conftest import AS_ADMIN, wait_until
+from tests.integration.conftest import wait_until
 from tests.integration.objects import (
     children,
     conditions,
@@ -23,8 +23,18 @@ from tests.integration.objects import (
 )
 
 
+def workers(current: dict) -> tuple:
+    found = next(c for c in current["conditions"] if c["type"] == "WorkersConnected")
+    return current["connectedWorkers"], found["status"], found["reason"]
+
+
+def event_count(client, name: str, reason: str) -> int:
+    """How many times an event was recorded: repeats bump one Event's count, as in Kubernetes."""
+    return sum(e.count or 1 for e in events_for(client, name) if e.reason == reason)
+
+
 def test_a_test_goes_from_pending_to_running_to_succeeded(client, start_operator, cluster):
-    start_operator()
+    operator = start_operator()
     create(client, locusttest("shop.checkout", workers=2))
     wait_for_children(client, "shop.checkout")
     pending = wait_until(
@@ -37,12 +47,15 @@ def test_a_test_goes_from_pending_to_running_to_succeeded(client, start_operator
         for pod in cluster.jobs.create_pods("default", job):
             cluster.jobs.set_pod_phase("default", pod["metadata"]["name"], "Running")
         cluster.jobs.sync_job("default", job)
-    # The master's Job makes the test Running, the workers' Job then connects them: wait for
-    # both, as the reconciler may write the first before it sees the second.
+    # The master's pod and the workers' Job reach the operator in either order: the test can be
+    # Running before its workers count as connected.
     running = wait_until(
-        lambda: (s := wait_for_phase(client, "shop.checkout", "Running"))["connectedWorkers"] == 2
-        and s,
-        what="two connected workers",
+        lambda: (
+            (s := status(client, "shop.checkout")).get("phase") == "Running"
+            and s.get("connectedWorkers") == 2
+            and s
+        ),
+        what="Running with both workers connected",
     )
     assert running["startTime"]
     assert conditions(running)["WorkersConnected"] == ("True", "AllWorkersConnected")
@@ -52,10 +65,70 @@ def test_a_test_goes_from_pending_to_running_to_succeeded(client, start_operator
     done = wait_for_phase(client, "shop.checkout", "Succeeded")
     assert done["completionTime"]
     assert conditions(done)["TestCompleted"] == ("True", "TestSucceeded")
+    assert workers(done) == (0, "False", "TestEnded")
     wait_until(
         lambda: {"TestStarted", "TestCompleted"} <= set(reasons(client, "shop.checkout")),
         what="the phase events",
     )
+    assert event_count(client, "shop.checkout", "TestStarted") == 1
+    log = wait_until(
+        lambda: (text := operator.log()) and "Running -> Succeeded" in text and text,
+        what="the last transition in the log",
+    )
+    assert log.count("phase transition: Pending -> Running") == 1
+    assert log.count("phase transition: Running -> Succeeded") == 1
+
+
+def test_pods_that_have_not_started_leave_the_test_pending(client, start_operator, cluster):
+    first = start_operator()
+    create(client, locusttest("shop.checkout", workers=2))
+    wait_for_children(client, "shop.checkout")
+    wait_until(
+        lambda: (
+            conditions(status(client, "shop.checkout")).get("Ready")
+            == ("True", "ResourcesCreated")
+        ),
+        what="Ready",
+    )
+    first.stop()
+    # Pending pods, which the Jobs count as active; an operator started now sees them at once.
+    pods = {}
+    for job in ("shop-checkout-master", "shop-checkout-worker"):
+        pods[job] = [p["metadata"]["name"] for p in cluster.jobs.create_pods("default", job)]
+        assert cluster.jobs.sync_job("default", job)["status"]["active"] == len(pods[job])
+    start_operator()
+
+    pending = wait_until(
+        lambda: (
+            (s := status(client, "shop.checkout"))
+            and next(c for c in s["conditions"] if c["type"] == "PodsHealthy")["message"]
+            == "Pods are starting up"
+            and s
+        ),
+        what="the operator to see the pods",
+    )
+    assert pending["phase"] == "Pending"
+    assert workers(pending) == (0, "False", "WaitingForWorkers")
+
+    # The master runs; the workers' containers run but are not ready yet.
+    cluster.jobs.set_pod_phase("default", pods["shop-checkout-master"][0], "Running")
+    for name in pods["shop-checkout-worker"]:
+        cluster.jobs.set_pod_phase("default", name, "Running", ready=False)
+    for job in pods:
+        cluster.jobs.sync_job("default", job)
+    running = wait_for_phase(client, "shop.checkout", "Running")
+    assert workers(running)[0] == 0
+
+    for name in pods["shop-checkout-worker"]:
+        cluster.jobs.set_pod_phase("default", name, "Running")
+    cluster.jobs.sync_job("default", "shop-checkout-worker")
+    connected = wait_until(
+        lambda: (s := status(client, "shop.checkout")).get("connectedWorkers") == 2 and s,
+        what="both workers connected",
+    )
+    assert workers(connected) == (2, "True", "AllWorkersConnected")
+    wait_until(lambda: "TestStarted" in reasons(client, "shop.checkout"), what="TestStarted")
+    assert event_count(client, "shop.checkout", "TestStarted") == 1
 
 
 def test_a_failed_master_job_fails_the_test(client, start_operator, cluster):
@@ -67,6 +140,7 @@ def test_a_failed_master_job_fails_the_test(client, start_operator, cluster):
     failed = wait_for_phase(client, "shop.checkout", "Failed")
     assert conditions(failed)["TestCompleted"] == ("True", "TestFailed")
     assert conditions(failed)["Ready"] == ("False", "ResourcesFailed")
+    assert workers(failed) == (0, "False", "TestEnded")
     wait_until(lambda: "TestFailed" in reasons(client, "shop.checkout"), what="TestFailed")
 
 

@@ -8,21 +8,30 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from reconciler.status.conditions import FAILED, PENDING, RUNNING, SUCCEEDED, condition, timestamp
-from reconciler.status.phase import Children, evaluate, initial_status, invalid_status
+from reconciler.status.phase import (
+    Children,
+    evaluate,
+    final_status,
+    initial_status,
+    invalid_status,
+)
 from reconciler.status.pod_health import pod_failures
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 GRACE = 120.0
 
 
-def job(active: int = 0, *conditions: str) -> dict:
-    return {
-        "metadata": {"name": "j"},
-        "status": {
-            "active": active,
-            "conditions": [{"type": c, "status": "True"} for c in conditions],
-        },
-    }
+def job(active: int = 0, *conditions: str, ready: int | None = None, name: str = "j") -> dict:
+    """A Job's status; `ready` None as Kubernetes before 1.24 reports it (no such field)."""
+    status = {"active": active, "conditions": [{"type": c, "status": "True"} for c in conditions]}
+    if ready is not None:
+        status["ready"] = ready
+    return {"metadata": {"name": name, "uid": f"{name}-uid"}, "status": status}
+
+
+def running(ready: int = 1, name: str = "j") -> dict:
+    """A Job whose `ready` pods run (and so are active)."""
+    return job(ready, ready=ready, name=name)
 
 
 def pod(
@@ -34,6 +43,8 @@ def pod(
     init: list | None = None,
     scheduled: bool = True,
     sidecar: bool = False,
+    ready: bool | None = None,
+    job: str | None = None,
 ) -> dict:
     spec = (
         {"initContainers": [{"name": "locust-metrics-exporter", "restartPolicy": "Always"}]}
@@ -55,8 +66,17 @@ def pod(
                 "message": "0/3 nodes are available",
             }
         ]
+    if ready is not None:
+        status.setdefault("conditions", []).append(
+            {"type": "Ready", "status": "True" if ready else "False"}
+        )
+    metadata = {"name": name, "creationTimestamp": timestamp(NOW - timedelta(seconds=age))}
+    if job is not None:
+        metadata["ownerReferences"] = [
+            {"kind": "Job", "name": job, "uid": f"{job}-uid", "controller": True}
+        ]
     return {
-        "metadata": {"name": name, "creationTimestamp": timestamp(NOW - timedelta(seconds=age))},
+        "metadata": metadata,
         "spec": spec,
         "status": status,
     }
@@ -127,7 +147,9 @@ def test_all_children_created_make_ready_true_and_the_phase_stays_pending_until_
 @pytest.mark.parametrize(
     "master, phase",
     [
-        (job(1), RUNNING),
+        (running(), RUNNING),
+        (job(1), PENDING),  # active counts a Pending pod: no sign the master runs
+        (job(1, ready=0), PENDING),
         (job(0, "Complete"), SUCCEEDED),
         (job(0, "Failed"), FAILED),
         (job(0, "Complete", "Failed"), SUCCEEDED),
@@ -139,10 +161,10 @@ def test_the_phase_follows_the_master_job(master, phase):
 
 
 def test_transitions_record_upstreams_events_and_times():
-    running = run(master=job(1), worker=job(2))
-    assert [(e.type, e.reason) for e in running.events] == [("Normal", "TestStarted")]
-    assert running.status["startTime"] == timestamp(NOW)
-    done = run(running.status, master=job(0, "Complete"), worker=job(0))
+    started = run(master=running(), worker=running(2))
+    assert [(e.type, e.reason) for e in started.events] == [("Normal", "TestStarted")]
+    assert started.status["startTime"] == timestamp(NOW)
+    done = run(started.status, master=job(0, "Complete"), worker=job(0))
     assert [(e.type, e.reason, e.message) for e in done.events] == [
         ("Normal", "TestCompleted", "Load test completed successfully")
     ]
@@ -151,21 +173,21 @@ def test_transitions_record_upstreams_events_and_times():
 
 
 def test_a_failed_master_job_fails_the_test():
-    running = run(master=job(1), worker=job(2))
-    failed = run(running.status, master=job(0, "Failed"), worker=job(0))
+    started = run(master=running(), worker=running(2))
+    failed = run(started.status, master=job(0, "Failed"), worker=job(0))
     assert [(e.type, e.reason) for e in failed.events] == [("Warning", "TestFailed")]
     assert cond(failed.status, "TestCompleted") == ("True", "TestFailed")
     assert cond(failed.status, "Ready") == ("False", "ResourcesFailed")
 
 
 def test_no_event_when_the_phase_does_not_change():
-    running = run(master=job(1), worker=job(2))
-    assert run(running.status, master=job(1), worker=job(2)).events == []
+    started = run(master=running(), worker=running(2))
+    assert run(started.status, master=running(), worker=running(2)).events == []
 
 
 def test_a_running_test_does_not_fall_back_to_pending_between_pods():
-    running = run(master=job(1), worker=job(2))
-    assert run(running.status, master=job(0), worker=job(2)).status["phase"] == RUNNING
+    started = run(master=running(), worker=running(2))
+    assert run(started.status, master=job(0), worker=running(2)).status["phase"] == RUNNING
 
 
 def test_terminal_phases_are_final():
@@ -174,8 +196,8 @@ def test_terminal_phases_are_final():
     assert later.status == done and later.events == []
 
 
-def test_workers_connected_counts_active_worker_pods():
-    some = run(master=job(1), worker=job(1), expected=3)
+def test_workers_connected_counts_ready_worker_pods():
+    some = run(master=running(), worker=job(3, ready=1), expected=3)
     assert some.status["connectedWorkers"] == 1
     found = condition(some.status, "WorkersConnected")
     assert (found["status"], found["reason"], found["message"]) == (
@@ -183,8 +205,129 @@ def test_workers_connected_counts_active_worker_pods():
         "WorkersMissing",
         "1/3 workers connected",
     )
-    all_in = run(some.status, master=job(1), worker=job(3), expected=3)
+    all_in = run(some.status, master=running(), worker=running(3), expected=3)
     assert cond(all_in.status, "WorkersConnected") == ("True", "AllWorkersConnected")
+
+
+def workers(status: dict) -> tuple:
+    found = condition(status, "WorkersConnected")
+    return status["connectedWorkers"], found["status"], found["reason"], found["message"]
+
+
+def test_pods_still_pending_are_no_running_test_and_no_connected_workers():
+    # Job.status.active counts Pending pods: a test whose pods all wait has not started.
+    pods = [
+        pod(
+            "t-master-a",
+            age=5,
+            phase="Pending",
+            containers=waiting("ContainerCreating"),
+            ready=False,
+            job="t-master",
+        ),
+        *(
+            pod(
+                f"t-worker-{n}",
+                age=5,
+                phase="Pending",
+                containers=waiting("ContainerCreating"),
+                ready=False,
+                job="t-worker",
+            )
+            for n in "ab"
+        ),
+    ]
+    result = run(
+        master=job(1, ready=0, name="t-master"), worker=job(2, ready=0, name="t-worker"), pods=pods
+    )
+    assert result.status["phase"] == PENDING
+    assert workers(result.status) == (
+        0,
+        "False",
+        "WaitingForWorkers",
+        "Waiting for workers to connect",
+    )
+    assert result.events == []
+
+
+def test_ready_workers_count_only_once_the_master_runs():
+    result = run(master=job(1, ready=0), worker=running(2))
+    assert result.status["phase"] == PENDING and result.status["connectedWorkers"] == 0
+
+
+@pytest.mark.parametrize(
+    "master_pod",
+    [
+        pod("t-master-a", phase="Running", ready=False, job="t-master"),  # containers starting
+        pod("t-master-a", phase="Running", ready=True, job="t-master"),
+    ],
+)
+def test_without_job_ready_counts_a_running_master_pod_means_running(master_pod):
+    # Before Kubernetes 1.24 a Job has no status.ready: the pods in the cache tell.
+    result = run(master=job(1, name="t-master"), worker=job(0, name="t-worker"), pods=[master_pod])
+    assert result.status["phase"] == RUNNING
+    assert [e.reason for e in result.events] == ["TestStarted"]
+
+
+def test_a_running_worker_pod_does_not_make_the_master_run():
+    worker_pod = pod("t-worker-a", phase="Running", ready=True, job="t-worker")
+    result = run(master=job(1, name="t-master"), worker=job(1, name="t-worker"), pods=[worker_pod])
+    assert result.status["phase"] == PENDING
+
+
+def test_without_job_ready_counts_connected_workers_are_the_ready_worker_pods():
+    pods = [
+        pod("t-master-a", ready=True, job="t-master"),
+        pod("t-worker-a", ready=True, job="t-worker"),
+        pod("t-worker-b", ready=False, job="t-worker"),  # Running, its container not ready yet
+        pod("other-worker-c", ready=True, job="other-worker"),
+    ]
+    result = run(master=job(1, name="t-master"), worker=job(2, name="t-worker"), pods=pods)
+    assert workers(result.status) == (1, "False", "WorkersMissing", "1/2 workers connected")
+
+
+def test_workers_that_stop_being_ready_are_missing_again():
+    everyone = run(master=running(), worker=running(2)).status
+    assert workers(everyone)[:3] == (2, "True", "AllWorkersConnected")
+    one_lost = run(everyone, master=running(), worker=job(2, ready=1)).status
+    assert workers(one_lost) == (1, "False", "WorkersMissing", "1/2 workers connected")
+
+
+@pytest.mark.parametrize(
+    "master, phase", [(job(0, "Complete"), SUCCEEDED), (job(0, "Failed"), FAILED)]
+)
+def test_the_end_of_a_test_disconnects_its_workers(master, phase):
+    started = run(master=running(), worker=running(2)).status
+    ended = run(started, master=master, worker=running(2)).status
+    assert ended["phase"] == phase
+    assert workers(ended) == (
+        0,
+        "False",
+        "TestEnded",
+        "The test has ended: no workers are connected",
+    )
+
+
+def test_failing_pods_disconnect_the_workers():
+    started = run(master=running(), worker=running(2)).status
+    broken = [pod("t-worker-a", containers=waiting("CrashLoopBackOff", "back-off"))]
+    failed = run(started, master=running(), worker=running(2), pods=broken).status
+    assert failed["phase"] == FAILED
+    assert workers(failed)[:3] == (0, "False", "TestEnded")
+
+
+def test_a_finished_status_left_with_connected_workers_is_settled_once():
+    started = run(master=running(), worker=running(2)).status
+    stale = {**started, "phase": SUCCEEDED}  # as an older operator ended a test
+    settled = run(stale, master=None, worker=None, service=False)
+    assert settled.events == []
+    assert workers(settled.status)[:3] == (0, "False", "TestEnded")
+    assert final_status(settled.status, NOW + timedelta(minutes=1)) == settled.status
+
+
+def test_an_invalid_test_has_no_connected_workers():
+    status = invalid_status({}, "spec.volumes[0].name: reserved", 1, NOW)
+    assert workers(status)[:3] == (0, "False", "TestEnded")
 
 
 def test_spec_drift_is_reported_for_a_generation_newer_than_the_children():
@@ -209,13 +352,13 @@ def test_a_foreign_child_keeps_the_test_waiting_and_says_why():
 
 
 def test_last_transition_time_moves_only_when_a_condition_flips():
-    first = run(master=job(1), worker=job(1), expected=2).status
+    first = run(master=running(), worker=running(1), expected=2).status
     stamp = condition(first, "WorkersConnected")["lastTransitionTime"]
     later = evaluate(
         first,
         generation=1,
         expected_workers=2,
-        children=Children({"metadata": {}}, job(1), job(1)),
+        children=Children({"metadata": {}}, running(), running(1)),
         created_generation=1,
         foreign=[],
         config_maps=[],

@@ -6,8 +6,14 @@ when to look again if nothing else happens (the pod-health grace period). The co
 the status and records the events; everything here can be tested from plain dicts.
 
 Phases: Pending (children being created, or the master pod not running yet), Running (the master
-Job has an active pod), Succeeded / Failed (the master Job's Complete / Failed condition, or pods
-that stay broken after the grace period). Terminal phases are final.
+pod runs: the master Job counts a ready pod, or the pod itself is Running or Ready), Succeeded /
+Failed (the master Job's Complete / Failed condition, or pods that stay broken after the grace
+period). Terminal phases are final. A Job's `status.active` is no sign of life: it counts Pending
+pods too.
+
+Connected workers are the worker pods that are ready while the master runs: the worker Job's
+`status.ready` (Kubernetes 1.24 and later report it), else the ready worker pods in the cache.
+Before the master runs and once the test has ended, none are connected.
 """
 
 from __future__ import annotations
@@ -50,6 +56,20 @@ class Children:
     def complete(self) -> bool:
         return None not in (self.service, self.master_job, self.worker_job)
 
+    def pods_of(self, job: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+        """The pods `job` controls, matched by its uid as the Job controller matches them."""
+        uid = ((job or {}).get("metadata") or {}).get("uid")
+        if uid is None:
+            return []
+        return [
+            pod
+            for pod in self.pods
+            if any(
+                o.get("controller") and o.get("uid") == uid
+                for o in (pod.get("metadata") or {}).get("ownerReferences") or ()
+            )
+        ]
+
 
 @dataclass
 class Evaluation:
@@ -84,6 +104,19 @@ def invalid_status(
     status = _copy(current) if current.get("phase") else initial_status(0, generation, now)
     set_condition(status["conditions"], READY, False, "InvalidSpec", problem, generation, now)
     status.update(phase=FAILED, observedGeneration=generation)
+    _end_workers(status, generation, now)
+    return status
+
+
+def final_status(current: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A finished test's status: as it was, but with no workers connected.
+
+    The write that ends a test already says so; this also settles a status an older operator
+    left with workers connected after the end. A status that says so already comes back equal.
+    """
+    status = _copy(current)
+    generation = int(status.get("observedGeneration") or 1)
+    _end_workers(status, generation, now)
     return status
 
 
@@ -115,10 +148,11 @@ def evaluate(
     if not current.get("phase"):
         current = initial_status(expected_workers, generation, now)
     phase = current["phase"]
+    if phase in TERMINAL:
+        # Final: a finished test's children may be gone by TTL, legitimately.
+        return Evaluation(final_status(current, now))
     status = _copy(current)
     result = Evaluation(status)
-    if phase in TERMINAL:
-        return result  # final: a finished test's children may be gone by TTL, legitimately
 
     conditions = status["conditions"]
     status["observedGeneration"] = generation
@@ -148,21 +182,7 @@ def evaluate(
             now,
         )
 
-    worker_status = (children.worker_job or {}).get("status") or {}
-    connected = int(worker_status.get("active") or 0)
-    status["connectedWorkers"] = connected
-    expected = int(status.get("expectedWorkers") or expected_workers)
-    set_condition(
-        conditions,
-        WORKERS_CONNECTED,
-        connected >= expected,
-        "AllWorkersConnected" if connected >= expected else "WorkersMissing",
-        f"{connected}/{expected} workers connected",
-        generation,
-        now,
-    )
-
-    new_phase = _phase_from_master(children.master_job, phase)
+    new_phase = _phase_from_master(children, phase)
     health = pod_health(children.pods, config_maps, missing_config_maps, now, grace_seconds)
     set_condition(
         conditions, PODS_HEALTHY, health.healthy, health.reason, health.message, generation, now
@@ -174,11 +194,17 @@ def evaluate(
 
     if new_phase != phase:
         _transition(status, phase, new_phase, generation, now, result)
+    if new_phase == RUNNING:
+        expected = int(status.get("expectedWorkers") or expected_workers)
+        _count_workers(status, _ready_workers(children), expected, generation, now)
+    elif new_phase == PENDING:
+        _await_workers(status, generation, now)  # ready workers have no master to talk to yet
     return result
 
 
-def _phase_from_master(master_job: Mapping[str, Any] | None, phase: str) -> str:
-    """Complete wins over Failed (upstream); an active pod means Running; never back to Pending."""
+def _phase_from_master(children: Children, phase: str) -> str:
+    """Complete wins over Failed (upstream); a running master pod means Running; never back."""
+    master_job = children.master_job
     if master_job is None:
         return phase
     job_status = master_job.get("status") or {}
@@ -189,13 +215,82 @@ def _phase_from_master(master_job: Mapping[str, Any] | None, phase: str) -> str:
         return SUCCEEDED
     if "Failed" in states:
         return FAILED
-    if int(job_status.get("active") or 0) > 0:
+    if int(job_status.get("ready") or 0) > 0:
+        return RUNNING
+    if any(_pod_runs(pod) for pod in children.pods_of(master_job)):
         return RUNNING
     return phase
 
 
+def _pod_runs(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == RUNNING or _pod_ready(pod)
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or ()
+    )
+
+
+def _ready_workers(children: Children) -> int:
+    """The worker Job's ready count; the ready worker pods where the Job does not report it."""
+    job_status = (children.worker_job or {}).get("status") or {}
+    if job_status.get("ready") is not None:
+        return int(job_status["ready"])
+    return sum(1 for pod in children.pods_of(children.worker_job) if _pod_ready(pod))
+
+
+def _count_workers(
+    status: dict[str, Any], connected: int, expected: int, generation: int, now: datetime
+) -> None:
+    status["connectedWorkers"] = connected
+    everyone = connected >= expected
+    set_condition(
+        status["conditions"],
+        WORKERS_CONNECTED,
+        everyone,
+        "AllWorkersConnected" if everyone else "WorkersMissing",
+        f"{connected}/{expected} workers connected",
+        generation,
+        now,
+    )
+
+
+def _await_workers(status: dict[str, Any], generation: int, now: datetime) -> None:
+    status["connectedWorkers"] = 0
+    set_condition(
+        status["conditions"],
+        WORKERS_CONNECTED,
+        False,
+        "WaitingForWorkers",
+        "Waiting for workers to connect",
+        generation,
+        now,
+    )
+
+
+def _end_workers(status: dict[str, Any], generation: int, now: datetime) -> None:
+    status["connectedWorkers"] = 0
+    set_condition(
+        status["conditions"],
+        WORKERS_CONNECTED,
+        False,
+        "TestEnded",
+        "The test has ended: no workers are connected",
+        generation,
+        now,
+    )
+
+
 def _transition(
-    status: dict[str, Any], old: str, new: str, generation: int, now: datetime, result: Evaluation
+    status: dict[str, Any],
+    old: str,
+    new: str,
+    generation: int,
+    now: datetime,
+    result: Evaluation,
 ) -> None:
     status["phase"] = new
     conditions = status["conditions"]
@@ -225,3 +320,5 @@ def _transition(
             conditions, TEST_COMPLETED, True, "TestFailed", "Test failed", generation, now
         )
         set_condition(conditions, READY, False, "ResourcesFailed", "Test failed", generation, now)
+    if new in TERMINAL:
+        _end_workers(status, generation, now)

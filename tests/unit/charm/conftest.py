@@ -125,7 +125,7 @@ LABELS = {
 
 # (apiGroup, resource) -> verbs: exactly what the reconciler and the actions use.
 EXPECTED_RULES = {
-    ("locust.io", "locusttests"): {"list", "watch"},
+    ("locust.io", "locusttests"): {"get", "list", "watch"},
     ("locust.io", "locusttests/status"): {"patch"},
     ("locust.io", "locusttests/finalizers"): {"update"},
     ("", "services"): {"get", "list", "watch", "create", "delete"},
