@@ -8,7 +8,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
 from reconciler.api.types import LocustTestV2
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import AS_ADMIN, wait_until
 from tests.integration.objects import (
     children,
     conditions,
