@@ -49,7 +49,7 @@ class PrometheusServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "prometheus.log"
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(
             [
                 binary("prometheus"),

@@ -62,8 +62,7 @@ def disabled(url: str) -> dict:
 def changed(ctx, relation: testing.Relation, *, leader: bool = True) -> testing.State:
     return ctx.run(
         ctx.on.relation_changed(relation, remote_unit=0),
-        state(leader=leader, relations={relation},
-              containers={running_container(default_env())}),
+        state(leader=leader, relations={relation}, containers={running_container(default_env())}),
     )
 
 
@@ -76,19 +75,25 @@ def test_each_loki_unit_gets_a_log_target_of_the_reconciler_labelled_with_the_to
     }
     # The service was left running as it was: log targets need no replan.
     assert out.get_container(workload.CONTAINER).service_statuses[workload.SERVICE].value == (
-        "active")
+        "active"
+    )
 
 
 def test_the_leader_gives_loki_the_topology_and_no_alert_rules(ctx):
     relation = loki()
     out = changed(ctx, relation)
 
-    data = cos_schemas.validate(cos_schemas.LOKI_PUSH_API_APP,
-                                out.get_relation(relation.id).local_app_data)
+    data = cos_schemas.validate(
+        cos_schemas.LOKI_PUSH_API_APP, out.get_relation(relation.id).local_app_data
+    )
     assert data["alert_rules"] == {}
     assert data["metadata"] == {
-        "model": MODEL, "model_uuid": out.model.uuid, "application": APP, "unit": f"{APP}/0",
-        "charm_name": "locust-operator"}
+        "model": MODEL,
+        "model_uuid": out.model.uuid,
+        "application": APP,
+        "unit": f"{APP}/0",
+        "charm_name": "locust-operator",
+    }
 
 
 def test_a_unit_that_is_not_leader_forwards_its_logs_but_writes_no_app_data(ctx):
@@ -105,8 +110,10 @@ def test_when_the_relation_goes_its_targets_forward_nothing(ctx):
 
     out = ctx.run(ctx.on.relation_broken(before.get_relation(relation.id)), before)
 
-    assert targets(out) == {"logging-loki/0": disabled(URLS[0]),
-                            "logging-loki/1": disabled(URLS[1])}
+    assert targets(out) == {
+        "logging-loki/0": disabled(URLS[0]),
+        "logging-loki/1": disabled(URLS[1]),
+    }
     # And they stay so once Juju has removed the relation.
     later = ctx.run(ctx.on.update_status(), dataclasses.replace(out, relations=set()))
     assert targets(later) == targets(out)
@@ -119,11 +126,15 @@ def test_a_departed_loki_unit_loses_its_target_and_the_other_keeps_its(ctx):
     still = before.get_relation(relation.id)
     assert left.id == still.id
 
-    out = ctx.run(ctx.on.relation_departed(left, remote_unit=0, departing_unit=1),
-                  dataclasses.replace(before, relations={left}))
+    out = ctx.run(
+        ctx.on.relation_departed(left, remote_unit=0, departing_unit=1),
+        dataclasses.replace(before, relations={left}),
+    )
 
-    assert targets(out) == {"logging-loki/0": forwarding(URLS[0], out),
-                            "logging-loki/1": disabled(URLS[1])}
+    assert targets(out) == {
+        "logging-loki/0": forwarding(URLS[0], out),
+        "logging-loki/1": disabled(URLS[1]),
+    }
 
 
 def test_lokis_sharing_one_url_get_one_target(ctx):
@@ -134,9 +145,13 @@ def test_lokis_sharing_one_url_get_one_target(ctx):
 
 def test_an_endpoint_that_is_not_json_is_ignored(ctx, caplog: pytest.LogCaptureFixture):
     relation = testing.Relation(
-        log_forwarding.RELATION, interface="loki_push_api", remote_app_name="loki",
-        remote_units_data={0: {"endpoint": "http://loki:3100"},
-                           1: {"endpoint": json.dumps({"url": URLS[1]})}},
+        log_forwarding.RELATION,
+        interface="loki_push_api",
+        remote_app_name="loki",
+        remote_units_data={
+            0: {"endpoint": "http://loki:3100"},
+            1: {"endpoint": json.dumps({"url": URLS[1]})},
+        },
     )
     out = changed(ctx, relation)
 
@@ -146,9 +161,10 @@ def test_an_endpoint_that_is_not_json_is_ignored(ctx, caplog: pytest.LogCaptureF
 
 def test_targets_wait_for_the_reconciler_and_come_with_its_first_layer(ctx):
     relation = loki()
-    waiting = ctx.run(ctx.on.relation_changed(relation, remote_unit=0),
-                      state(leader=True, relations={relation},
-                            containers={container(can_connect=False)}))
+    waiting = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0),
+        state(leader=True, relations={relation}, containers={container(can_connect=False)}),
+    )
     assert targets(waiting) == {}
 
     up = container()

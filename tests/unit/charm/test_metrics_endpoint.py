@@ -10,7 +10,7 @@ from ops import testing
 
 import metrics_endpoint
 from tests.unit.charm import cos_schemas
-from tests.unit.charm.conftest import APP, MODEL, running_container, default_env, state
+from tests.unit.charm.conftest import APP, MODEL, default_env, running_container, state
 
 FQDN = f"{APP}-0.{APP}-endpoints.{MODEL}.svc.cluster.local"
 RULES_FILE = Path(metrics_endpoint.RULES_DIR) / "locust_operator.rule"
@@ -38,8 +38,7 @@ def prometheus(**kwargs) -> testing.Relation:
 def joined(ctx: testing.Context, relation: testing.Relation, *, leader: bool) -> testing.State:
     return ctx.run(
         ctx.on.relation_joined(relation, remote_unit=0),
-        state(leader=leader, relations={relation},
-              containers={running_container(default_env())}),
+        state(leader=leader, relations={relation}, containers={running_container(default_env())}),
     )
 
 
@@ -50,12 +49,19 @@ def test_leader_publishes_jobs_rules_and_topology_as_the_specification_says(ctx)
 
     data = cos_schemas.validate(cos_schemas.PROMETHEUS_SCRAPE_APP, out.local_app_data)
     assert data["scrape_jobs"] == [
-        {"job_name": "reconciler", "metrics_path": "/metrics",
-         "static_configs": [{"targets": ["*:8080"]}]}
+        {
+            "job_name": "reconciler",
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": ["*:8080"]}],
+        }
     ]
     metadata = data["scrape_metadata"]
     assert {k: metadata[k] for k in ("model", "application", "unit", "charm_name")} == {
-        "model": MODEL, "application": APP, "unit": f"{APP}/0", "charm_name": "locust-operator"}
+        "model": MODEL,
+        "application": APP,
+        "unit": f"{APP}/0",
+        "charm_name": "locust-operator",
+    }
     assert metadata["model_uuid"] == after.model.uuid
     cos_schemas.validate_unit(cos_schemas.PROMETHEUS_SCRAPE_UNIT, out.local_unit_data)
     assert out.local_unit_data["prometheus_scrape_unit_address"] == FQDN
@@ -65,8 +71,9 @@ def test_leader_publishes_jobs_rules_and_topology_as_the_specification_says(ctx)
 def test_every_rule_of_the_files_goes_out_labelled_with_the_topology(ctx):
     relation = prometheus()
     after = joined(ctx, relation, leader=True)
-    data = cos_schemas.validate(cos_schemas.PROMETHEUS_SCRAPE_APP,
-                                after.get_relation(relation.id).local_app_data)
+    data = cos_schemas.validate(
+        cos_schemas.PROMETHEUS_SCRAPE_APP, after.get_relation(relation.id).local_app_data
+    )
     rules, uuid = data["alert_rules"], after.model.uuid
 
     written = {
@@ -92,7 +99,9 @@ def test_every_rule_of_the_files_goes_out_labelled_with_the_topology(ctx):
     # never collide.
     identifier = f"{MODEL}_{uuid[:8]}_{APP}".replace("-", "_")
     assert sorted(group["name"] for group in rules["groups"]) == [
-        f"{identifier}_locust_operator_rules", f"{identifier}_locust_tests_rules"]
+        f"{identifier}_locust_operator_rules",
+        f"{identifier}_locust_tests_rules",
+    ]
 
 
 def test_a_unit_that_is_not_leader_publishes_its_address_only(ctx):
@@ -109,23 +118,32 @@ def test_a_new_leader_publishes_on_every_existing_relation(ctx):
     out = ctx.run(ctx.on.leader_elected(), state(leader=True, relations={first, second}))
 
     for relation in (first, second):
-        cos_schemas.validate(cos_schemas.PROMETHEUS_SCRAPE_APP,
-                             out.get_relation(relation.id).local_app_data)
+        cos_schemas.validate(
+            cos_schemas.PROMETHEUS_SCRAPE_APP, out.get_relation(relation.id).local_app_data
+        )
 
 
 def test_an_upgrade_replaces_stale_rules(ctx):
-    stale = prometheus(local_app_data={"scrape_metadata": "{}", "scrape_jobs": "[]",
-                                       "alert_rules": '{"groups": []}'})
+    stale = prometheus(
+        local_app_data={
+            "scrape_metadata": "{}",
+            "scrape_jobs": "[]",
+            "alert_rules": '{"groups": []}',
+        }
+    )
     out = ctx.run(ctx.on.upgrade_charm(), state(leader=True, relations={stale}))
 
-    data = cos_schemas.validate(cos_schemas.PROMETHEUS_SCRAPE_APP,
-                                out.get_relation(stale.id).local_app_data)
+    data = cos_schemas.validate(
+        cos_schemas.PROMETHEUS_SCRAPE_APP, out.get_relation(stale.id).local_app_data
+    )
     assert {r["alert"] for g in data["alert_rules"]["groups"] for r in g["rules"]} == ALERTS
 
 
 def test_a_broken_relation_is_left_alone(ctx):
-    relation = prometheus(local_app_data={"scrape_jobs": "[]"},
-                          local_unit_data={"prometheus_scrape_unit_name": f"{APP}/0"})
+    relation = prometheus(
+        local_app_data={"scrape_jobs": "[]"},
+        local_unit_data={"prometheus_scrape_unit_name": f"{APP}/0"},
+    )
     out = ctx.run(ctx.on.relation_broken(relation), state(leader=True, relations={relation}))
 
     broken = out.get_relation(relation.id)

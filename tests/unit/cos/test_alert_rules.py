@@ -1,4 +1,4 @@
-"""The alert rules, checked by Prometheus' own promtool: valid, and firing exactly when they should.
+"""The alert rules, checked by Prometheus' own promtool: valid, and firing exactly when due.
 
 `alert_rules_test.yaml` holds the cases (`promtool test rules`): for each alert, series that must
 fire it and series that must not. The rules are checked both as written and as the

@@ -97,7 +97,9 @@ def test_every_variable_a_query_uses_is_defined(dashboard):
 def test_per_test_panels_filter_on_the_chosen_namespace_and_test(dashboard):
     for panel in grafana.panels(dashboard):
         for target in panel.get("targets", []):
-            if any(name.startswith("locusttest_") for name in grafana.metric_names(target["expr"])):
+            if any(
+                name.startswith("locusttest_") for name in grafana.metric_names(target["expr"])
+            ):
                 assert 'namespace=~"$namespace", name=~"$test"' in target["expr"], panel["title"]
 
 
@@ -134,7 +136,7 @@ def test_it_shows_each_tests_numbers_and_the_operators_health(dashboard):
     [
         ('max by (namespace, name) (locusttest_phase{phase="Failed"}) == 1', {"locusttest_phase"}),
         (
-            "histogram_quantile(0.99, sum by (le) (rate(x_bucket{a=\"b\"}[$__rate_interval])))",
+            'histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="b"}[$__rate_interval])))',
             {"x_bucket"},
         ),
         ("a / on (instance) group_left b unless c offset 5m", {"a", "b", "c"}),
