@@ -160,19 +160,27 @@ def assert_exported(operator: OperatorProcess, wanted: set[str], timeout: float 
 class Observed:
     kube: FakeKube
     operator: OperatorProcess
-    prometheus: PrometheusServer
     target: TargetServer
     app_data: dict[str, str]
+    unit_data: dict[str, str]
+    root: Path
+
+
+@dataclass
+class Scraping:
+    """The observed cluster, and a Prometheus scraping its operator."""
+
+    observed: Observed
+    prometheus: PrometheusServer
     job: str
 
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
-    binary("prometheus")
     app_data, unit_data = charm_relation_data()
     root = tmp_path_factory.mktemp("observability")
     kube = FakeKube(kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True)).start()
-    operator = prometheus = target = None
+    operator = target = None
     try:
         kube.jobs.auto = True
         kube.apply_yaml(crd_text())
@@ -192,10 +200,6 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         rule = kube.faults.add(verb="watch", resource="locusttests", status=500, times=1)
         kube.expire_watches()
         wait_until(lambda: rule.spent, what="the operator to watch again")
-
-        config = prometheus_config(app_data, unit_data, operator.metrics_port, root / "sent.rules")
-        prometheus = PrometheusServer(root / "prometheus", config)
-        prometheus.wait_ready()
 
         kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         target = TargetServer()
@@ -217,17 +221,31 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             if name == SHORT:
                 test["spec"]["thresholds"] = THRESHOLDS
             kube.create(test)
-        job = config["scrape_configs"][0]["job_name"]
-        yield Observed(kube, operator, prometheus, target, app_data, job)
+        yield Observed(kube, operator, target, app_data, unit_data, root)
     finally:
-        if prometheus is not None:
-            prometheus.stop()
         if operator is not None:
             operator.stop()
         kube.stop()
         if target is not None:
             target.stop()
     assert locust_processes() == []
+
+
+@pytest.fixture(scope="module")
+def scraping(observed: Observed) -> Iterator[Scraping]:
+    binary("prometheus")
+    config = prometheus_config(
+        observed.app_data,
+        observed.unit_data,
+        observed.operator.metrics_port,
+        observed.root / "sent.rules",
+    )
+    prometheus = PrometheusServer(observed.root / "prometheus", config)
+    try:
+        prometheus.wait_ready()
+        yield Scraping(observed, prometheus, config["scrape_configs"][0]["job_name"])
+    finally:
+        prometheus.stop()
 
 
 def test_the_load_test_really_runs(observed: Observed):
@@ -239,9 +257,10 @@ def test_the_load_test_really_runs(observed: Observed):
     wait_until(lambda: observed.target.total > 0, timeout=60, what="Locust to load the target")
 
 
-def test_prometheus_scrapes_the_operator_through_the_charms_scrape_job(observed: Observed):
+def test_prometheus_scrapes_the_operator_through_the_charms_scrape_job(scraping: Scraping):
+    observed = scraping.observed
     up = wait_until(
-        lambda: observed.prometheus.query(f'up{{job="{observed.job}"}} == 1'),
+        lambda: scraping.prometheus.query(f'up{{job="{scraping.job}"}} == 1'),
         timeout=60,
         what="Prometheus to scrape the operator",
     )
@@ -255,22 +274,24 @@ def test_prometheus_scrapes_the_operator_through_the_charms_scrape_job(observed:
         f"{APP}/0",
     )
     assert labels["juju_model_uuid"] == metadata["model_uuid"]
-    (active,) = observed.prometheus.api("targets")["activeTargets"]
+    (active,) = scraping.prometheus.api("targets")["activeTargets"]
     assert active["health"] == "up"
     assert active["scrapeUrl"] == f"http://127.0.0.1:{observed.operator.metrics_port}/metrics"
     # The operator's own numbers arrive: its reconciles of the running test.
     wait_until(
-        lambda: observed.prometheus.query(
-            f'controller_runtime_reconcile_total{{job="{observed.job}", result="success"}} > 0'
+        lambda: scraping.prometheus.query(
+            f'controller_runtime_reconcile_total{{job="{scraping.job}", result="success"}} > 0'
         ),
         timeout=60,
         what="reconciles in Prometheus",
     )
 
 
-def test_prometheus_loads_and_evaluates_the_charms_alert_rules(observed: Observed):
+def test_prometheus_loads_and_evaluates_the_charms_alert_rules(scraping: Scraping):
+    observed = scraping.observed
+
     def evaluated() -> list[dict[str, Any]]:
-        groups = observed.prometheus.api("rules", type="alert")["groups"]
+        groups = scraping.prometheus.api("rules", type="alert")["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
         never = "0001-01-01T00:00:00Z"
         return rules if rules and all(r["lastEvaluation"] != never for r in rules) else []
@@ -288,11 +309,11 @@ def test_prometheus_loads_and_evaluates_the_charms_alert_rules(observed: Observe
     assert states["LocustOperatorDown"] == states["LocustOperatorNotReconciling"] == "inactive"
 
 
-def test_prometheus_accepts_every_query_of_the_dashboard(observed: Observed):
+def test_prometheus_accepts_every_query_of_the_dashboard(scraping: Scraping):
     for expr in grafana.queries(grafana.load()):
         concrete = expr.replace("$__rate_interval", "1m")
         concrete = re.sub(r"\$\{?(namespace|test)\}?", ".*", concrete)
-        observed.prometheus.query(concrete)  # raises on what Prometheus refuses
+        scraping.prometheus.query(concrete)  # raises on what Prometheus refuses
 
 
 def dashboard_names() -> set[str]:
@@ -311,12 +332,12 @@ def test_the_dashboard_reads_only_test_series_the_operator_exports(observed: Obs
 
 
 @LOCUSTTEST_PENDING
-def test_prometheus_sees_the_running_tests_requests_grow(observed: Observed):
-    selector = f'job="{observed.job}", namespace="{NAMESPACE}", name="{TEST}"'
+def test_prometheus_sees_the_running_tests_requests_grow(scraping: Scraping):
+    selector = f'job="{scraping.job}", namespace="{NAMESPACE}", name="{TEST}"'
     expr = f"locusttest_requests_total{{{selector}}}"
 
     def requests() -> float | None:
-        result = observed.prometheus.query(expr)
+        result = scraping.prometheus.query(expr)
         return float(result[0]["value"][1]) if result else None
 
     first = wait_until(
