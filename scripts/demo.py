@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ from reconciler.api.types import LocustTestV2  # also lets lightkube's codecs lo
 from fakekube.sandbox import FakeKubeProcess, OperatorProcess, TargetServer, locust_stats
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+DASHBOARD = ROOT / "src" / "grafana_dashboards" / "locust-operator.json"
 
 # Locust workers send their numbers to the master every 3 s; the last ones come after the stop.
 WORKER_REPORT_SECONDS = 3
@@ -107,6 +109,10 @@ def main() -> int:
             print(f"  {line}")
         print(f"\nOperator stopped with exit code {code} after SIGTERM; fake cluster stopped")
         print("(its kubelet stops any Locust process still running).")
+        query = urllib.parse.quote("rate(locusttest_requests_total[1m])")
+        print(f"\nPrometheus scrapes the operator's /metrics (port {operator.metrics_port} here, "
+              f"8080 in the charm); query: http://<prometheus>:9090/graph?g0.expr={query}")
+        print(f"Grafana dashboard: {DASHBOARD.relative_to(ROOT)} (given to Grafana by the charm)")
         return 0 if code == 0 else 1
 
 

@@ -4,8 +4,9 @@
 The leader installs the LocustTest CRD and the reconciler's RBAC; every unit runs a reconciler,
 and a Kubernetes Lease named after the application lets one of them work at a time. Every unit also
 serves the CRD's conversion webhook, with a certificate the leader issues and keeps in a Juju
-secret. The status is computed only in collect-status; the only status written elsewhere is a
-transient Maintenance.
+secret. COS gets the reconciler's metrics and alert rules (metrics-endpoint), a dashboard
+(grafana-dashboard) and its logs (logging). The status is computed only in collect-status; the
+only status written elsewhere is a transient Maintenance.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 import ops
 
 import charm_config
+import charm_status
 import cluster_objects
 import kube
 import peers
@@ -25,6 +27,9 @@ import reports
 import webhook_tls
 import workload
 from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
+from grafana_dashboard import GrafanaDashboard
+from log_forwarding import LogForwarding
+from metrics_endpoint import MetricsEndpoint
 from reports import DescribeTestParams, ListTestsParams
 from webhook_tls import WebhookTLS
 
@@ -52,7 +57,13 @@ class LocustOperatorCharm(ops.CharmBase):
             stopped_reconciler=False,
         )
         self.container = self.unit.get_container(workload.CONTAINER)
+        self._metrics_endpoint = MetricsEndpoint(self)
+        self._grafana_dashboard = GrafanaDashboard(self)
+        self._log_forwarding = LogForwarding(self, self.container)
         framework.observe(self.on[workload.CONTAINER].pebble_ready, self._on_pebble_ready)
+        # A failing or recovering check is shown at once, not at the next update-status.
+        framework.observe(self.on[workload.CONTAINER].pebble_check_failed, self._on_check)
+        framework.observe(self.on[workload.CONTAINER].pebble_check_recovered, self._on_check)
         framework.observe(self.on.config_changed, self._on_config_changed)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
         framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
@@ -61,7 +72,8 @@ class LocustOperatorCharm(ops.CharmBase):
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on["list-tests"].action, self._on_list_tests)
         framework.observe(self.on["describe-test"].action, self._on_describe_test)
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        framework.observe(self.on.collect_app_status, self._on_collect_app_status)
 
     # --- Hooks, in observe order ------------------------------------------------------------
 
@@ -70,6 +82,11 @@ class LocustOperatorCharm(ops.CharmBase):
         version = workload.version(self.container)
         if version:
             self.unit.set_workload_version(version)
+
+    def _on_check(self, event: ops.PebbleCheckEvent) -> None:
+        # Pebble restarts the service itself; collect-status, which follows, shows the check.
+        what = "failed" if isinstance(event, ops.PebbleCheckFailedEvent) else "recovered"
+        logger.info("Check %s %s", event.info.name, what)
 
     def _on_config_changed(self, event: ops.ConfigChangedEvent) -> None:
         self._apply_cluster_objects()
@@ -137,32 +154,13 @@ class LocustOperatorCharm(ops.CharmBase):
             return
         event.set_results(results)
 
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        loaded = self._workload_config
-        if isinstance(loaded, InvalidConfigError):
-            event.add_status(ops.BlockedStatus(loaded.status_message()))
-        if stopped := self._stop_reason:
-            event.add_status(ops.BlockedStatus(stopped))
-        if self.unit.is_leader() and self._stored.cluster_problem:
-            status = (
-                ops.BlockedStatus if self._stored.cluster_problem_blocking else ops.WaitingStatus
-            )
-            event.add_status(status(self._stored.cluster_problem))
-        if not self.unit.is_leader() and self._webhook_tls is None:
-            event.add_status(ops.WaitingStatus("waiting for the leader's webhook certificate"))
-        state = workload.state(self.container)
-        if state is workload.State.NOT_CONNECTED:
-            event.add_status(ops.WaitingStatus("waiting for the reconciler container"))
-        elif state is workload.State.NOT_RUNNING:
-            event.add_status(ops.WaitingStatus("waiting for the reconciler service to start"))
-        elif state is workload.State.NOT_READY:
-            event.add_status(ops.WaitingStatus("waiting for the reconciler to be ready"))
-        if self.unit.is_leader():
-            event.add_status(ops.ActiveStatus())
-        else:
-            # Which unit's reconciler works is up to the Lease; this one does not manage the
-            # cluster objects, and takes over the Lease if the working one stops.
-            event.add_status(ops.ActiveStatus("standby: the leader manages the CRD and RBAC"))
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        for status in charm_status.unit_statuses(self._status_facts):
+            event.add_status(status)
+
+    def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
+        for status in charm_status.app_statuses(self._status_facts):
+            event.add_status(status)
 
     # --- Helpers ------------------------------------------------------------------------------
 
@@ -190,6 +188,24 @@ class LocustOperatorCharm(ops.CharmBase):
         fix = f"run: juju grant-secret {secret.id} {self.app.name}"
         problem = f"kafka-credentials: cannot read the secret ({detail}); {fix}"
         raise InvalidConfigError({charm_config.SECRET_OPTION: problem})
+
+    @functools.cached_property
+    def _status_facts(self) -> charm_status.Facts:
+        loaded, leader = self._workload_config, self.unit.is_leader()
+        state = workload.state(self.container)
+        return charm_status.Facts(
+            leader=leader,
+            config_problem=loaded.status_message()
+            if isinstance(loaded, InvalidConfigError)
+            else "",
+            cluster_problem=self._stored.cluster_problem,
+            cluster_problem_blocking=self._stored.cluster_problem_blocking,
+            stop_reason=self._stop_reason,
+            waiting_for_certificate=not leader and self._webhook_tls is None,
+            workload=state,
+            check_failures=workload.check_failures(self.container, state),
+            planned_units=self.app.planned_units() if leader else 1,
+        )
 
     @functools.cached_property
     def _webhook_tls(self) -> WebhookTLS | None:
@@ -267,6 +283,8 @@ class LocustOperatorCharm(ops.CharmBase):
             logger.error("The reconciler service failed to start: %s", error.err)
         except ops.pebble.ConnectionError as error:
             logger.info("Lost the reconciler container: %s", error)
+            return
+        self._log_forwarding.update()
 
     def _apply_cluster_objects(self) -> None:
         """Leader only: apply the CRD and RBAC, and remember how it went for collect-status."""

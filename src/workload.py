@@ -29,6 +29,7 @@ class State(enum.Enum):
 
     NOT_CONNECTED = "the container is not up"
     NOT_RUNNING = "the service is not running"
+    NOT_ALIVE = "the service is running but not answering /healthz"
     NOT_READY = "the service is running but not ready"
     READY = "the service is running and ready"
 
@@ -141,14 +142,30 @@ def state(container: ops.Container) -> State:
         services = container.get_services(SERVICE)
         if SERVICE not in services or not services[SERVICE].is_running():
             return State.NOT_RUNNING
-        checks = container.get_checks(READY_CHECK)
+        checks = container.get_checks(READY_CHECK, ALIVE_CHECK)
     except (ops.pebble.ConnectionError, ops.pebble.APIError) as error:
         logger.debug("Cannot read the reconciler's state: %s", error)
         return State.NOT_CONNECTED
+    alive = checks.get(ALIVE_CHECK)
+    if alive is not None and alive.status == ops.pebble.CheckStatus.DOWN:
+        return State.NOT_ALIVE
     check = checks.get(READY_CHECK)
     if check is None or check.status != ops.pebble.CheckStatus.UP:
         return State.NOT_READY
     return State.READY
+
+
+def check_failures(container: ops.Container, state: State) -> int:
+    """How many times in a row the check behind `state` has failed (0 for a state no check is
+    behind, or if the check cannot be read); never raises."""
+    name = {State.NOT_ALIVE: ALIVE_CHECK, State.NOT_READY: READY_CHECK}.get(state)
+    if name is None:
+        return 0
+    try:
+        check = container.get_checks(name).get(name)
+    except (ops.pebble.ConnectionError, ops.pebble.APIError):
+        return 0
+    return check.failures if check is not None else 0
 
 
 def version(container: ops.Container) -> str | None:
