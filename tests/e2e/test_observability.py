@@ -38,7 +38,7 @@ from fakekube.server import FakeKube
 from reconciler.crds import crd_text
 from tests import grafana
 from tests.e2e.conftest import SRC, locustfile, locusttest
-from tests.integration.conftest import OPERATOR_USER, wait_until
+from tests.integration.conftest import OPERATOR_USER, grant_operator_role, wait_until
 from tests.prometheus import PrometheusServer, binary
 
 pytestmark = pytest.mark.timeout(300)
@@ -179,11 +179,15 @@ class Scraping:
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     app_data, unit_data = charm_relation_data()
     root = tmp_path_factory.mktemp("observability")
-    kube = FakeKube(kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True)).start()
+    kube = FakeKube(
+        kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True),
+        authorization="RBAC",
+    ).start()
     operator = target = None
     try:
         kube.jobs.auto = True
         kube.apply_yaml(crd_text())
+        grant_operator_role(kube)
         operator = OperatorProcess(
             kube.write_kubeconfig(root / "operator-kubeconfig", user=OPERATOR_USER),
             root / "operator.log",

@@ -252,6 +252,9 @@ class Operator:
 
 
 def _describe(error: Exception) -> str:
+    """One line: the API's status, the HTTP status, or the error itself."""
+    if isinstance(error, httpx2.HTTPStatusError):
+        return f"{error.response.status_code} {error.response.reason_phrase}"
     status = getattr(error, "status", None)
     if status is not None and getattr(status, "message", None):
         return f"{status.code} {status.message}"
