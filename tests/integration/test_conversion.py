@@ -1,4 +1,4 @@
-"""v1 and v2 side by side: the operator's conversion webhook, called by the API server over HTTPS."""
+"""v1 and v2 side by side: the operator's conversion webhook, called by the API server (HTTPS)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from pathlib import Path
 import httpx2
 import pytest
 import yaml
+from lightkube.types import PatchType
 
 from fakekube.sandbox import free_port
 from fakekube.server import FakeKube
-from reconciler.crds import ConversionWebhook, crd_manifest
 from reconciler.api.types import LocustTestV1, LocustTestV2
+from reconciler.crds import ConversionWebhook, crd_manifest
 from tests.certs import serving_certificate
-from tests.integration.conftest import AS_ADMIN
+from tests.integration.conftest import AS_ADMIN, wait_until
 from tests.integration.objects import (
     create,
     locusttest,
@@ -62,14 +63,111 @@ def test_a_v2_test_reads_back_as_v1_with_its_status(client, start_operator, webh
     start_operator(**webhook)
     create(client, locusttest("modern", workers=2))
     wait_for_children(client, "modern")
-    phase = status(client, "modern").get("phase")
-    assert phase
+    # The status is written after the children: wait for it rather than race it.
+    phase = wait_until(lambda: status(client, "modern").get("phase"), what="a phase")
 
     as_v1 = client.get(LocustTestV1, "modern", namespace="default")
     assert as_v1.spec["workerReplicas"] == 2
     assert as_v1.spec["masterCommandSeed"].startswith("--locustfile /lotest/src/locustfile.py")
     assert as_v1.spec["configMap"] == "scripts"
     assert as_v1.status["phase"] == phase
+
+
+def full_locusttest(name: str) -> dict:
+    """A v2 test using what v1 cannot say."""
+    return locusttest(
+        name,
+        workers=2,
+        master={
+            "command": "--locustfile /tests/locustfile.py --users 10 --run-time 1m",
+            "autostart": False,
+            "autoquit": {"enabled": True, "timeout": 15},
+            "extraArgs": ["--headless"],
+            "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+            "labels": {"tier": "master"},
+        },
+        worker={
+            "command": "--locustfile /tests/locustfile.py",
+            "replicas": 2,
+            "extraArgs": ["--processes", "2"],
+            "resources": {"requests": {"cpu": "100m"}},
+        },
+        testFiles={"configMapRef": "scripts", "srcMountPath": "/tests"},
+        scheduling={
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "pool", "operator": "In", "values": ["load", "spare"]},
+                                    {"key": "spot", "operator": "DoesNotExist"},
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            "tolerations": [
+                {
+                    "key": "dedicated",
+                    "operator": "Equal",
+                    "value": "locust",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 60,
+                }
+            ],
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "runtimeClassName": "",
+        },
+        env={"variables": [{"name": "TARGET", "value": "http://app"}]},
+        volumes=[{"name": "results", "emptyDir": {}}],
+        volumeMounts=[{"name": "results", "mountPath": "/results", "target": "master"}],
+        security={"containerSecurityContext": {"allowPrivilegeEscalation": False}},
+        observability={"openTelemetry": {"enabled": True, "endpoint": "otel:4317"}},
+    )
+
+
+def test_a_label_patch_through_v1_keeps_the_stored_v2_spec(client, start_operator, webhook):
+    start_operator(**webhook)
+    create(client, full_locusttest("full"))
+    before = client.get(LocustTestV2, "full", namespace="default")
+
+    client.patch(
+        LocustTestV1,
+        "full",
+        {"metadata": {"labels": {"team": "perf"}}},
+        namespace="default",
+        patch_type=PatchType.MERGE,
+    )
+
+    after = client.get(LocustTestV2, "full", namespace="default")
+    assert after.spec == before.spec
+    assert after.spec["master"]["autostart"] is False
+    assert after.spec["master"]["autoquit"] == {"enabled": True, "timeout": 15}
+    assert after.metadata.labels == {"team": "perf"}
+    assert after.metadata.annotations is None
+    assert after.metadata.generation == before.metadata.generation
+    as_v1 = client.get(LocustTestV1, "full", namespace="default")
+    assert as_v1.metadata.labels == {"team": "perf"}
+    assert as_v1.spec["workerReplicas"] == 2
+
+
+def test_a_replica_patch_through_v1_changes_only_the_replicas(client, start_operator, webhook):
+    start_operator(**webhook)
+    create(client, full_locusttest("scaled"))
+    before = client.get(LocustTestV2, "scaled", namespace="default")
+
+    client.patch(
+        LocustTestV1,
+        "scaled",
+        {"spec": {"workerReplicas": 5}},
+        namespace="default",
+        patch_type=PatchType.MERGE,
+    )
+
+    after = client.get(LocustTestV2, "scaled", namespace="default")
+    assert after.spec == {**before.spec, "worker": {**before.spec["worker"], "replicas": 5}}
 
 
 def test_v1_requests_carry_the_deprecation_warning(cluster, start_operator, webhook):

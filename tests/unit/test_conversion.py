@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
+from reconciler import cli
+from reconciler.api import schema
 from reconciler.api.conversion import ConversionError, convert, review
 from reconciler.api.parse import parse
+from reconciler.crds import version_schema
 
 DATA = Path(__file__).parent.parent / "data"
 V1, V2 = "locust.io/v1", "locust.io/v2"
+V1_AUTOQUIT = {"enabled": True, "timeout": 60}
 
 
 def v1_test(name: str = "test-locust", **spec: Any) -> dict[str, Any]:
@@ -345,7 +351,8 @@ def test_a_v1_test_survives_a_round_trip_through_v2():
 
 
 def test_metadata_and_status_are_copied_as_they_are():
-    v2 = v2_test()
+    # What upstream makes of a v1 test: v1 says all of it, so the v1 view needs no annotation.
+    v2 = v2_test(master={"command": "locust", "autostart": True, "autoquit": V1_AUTOQUIT})
     v2["metadata"] = {
         "name": "t",
         "namespace": "ns",
@@ -490,3 +497,456 @@ def test_a_malformed_review_gets_a_failed_answer(request_body: Any, uid: str, me
     response = review(request_body)["response"]
 
     assert response == {"uid": uid, "result": {"status": "Failed", "message": message}}
+
+
+# --- v2 → v1 → v2 loses nothing: the v1 view remembers the v2 spec ----------------------------
+
+SPEC_ANNOTATION = "locust.io/v2-spec"
+V1_SPEC_SCHEMA = version_schema("v1")["properties"]["spec"]
+
+
+def full_v2_test() -> dict[str, Any]:
+    """A v2 test using what v1 cannot say, in its stored form (defaults applied)."""
+    test = v2_test(
+        "full",
+        imagePullPolicy="Always",
+        imagePullSecrets=[{"name": "registry"}],
+        master={
+            "command": "locust -f /tests/main.py",
+            "labels": {"tier": "master"},
+            "annotations": {"note": "m"},
+            "autostart": False,
+            "autoquit": {"enabled": True, "timeout": 15},
+            "extraArgs": ["--headless"],
+            "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
+        },
+        worker={
+            "command": "locust -f /tests/main.py",
+            "replicas": 3,
+            "labels": {"tier": "worker"},
+            "extraArgs": ["--processes", "4"],
+            "resources": {"requests": {"cpu": "500m"}},
+        },
+        testFiles={
+            "configMapRef": "tests",
+            "libConfigMapRef": "lib",
+            "srcMountPath": "/tests",
+            "libMountPath": "/lib",
+        },
+        scheduling={
+            "affinity": {
+                **node_affinity(
+                    {"key": "node-type", "operator": "In", "values": ["fast", "faster"]},
+                    {"key": "lifecycle", "operator": "NotIn", "values": ["spot"]},
+                ),
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 50,
+                            "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"},
+                        }
+                    ]
+                },
+            },
+            "tolerations": [
+                {
+                    "key": "dedicated",
+                    "operator": "Equal",
+                    "value": "locust",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                }
+            ],
+            "nodeSelector": {"zone": "eu-1"},
+            "runtimeClassName": "gvisor",
+        },
+        env={
+            "variables": [{"name": "TARGET", "value": "http://app"}],
+            "configMapRefs": [{"name": "settings", "prefix": "APP_"}],
+            "secretMounts": [{"name": "creds", "mountPath": "/creds", "readOnly": True}],
+        },
+        volumes=[{"name": "data", "emptyDir": {}}],
+        volumeMounts=[{"name": "data", "mountPath": "/data", "target": "worker"}],
+        security={"podSecurityContext": {"runAsNonRoot": True}},
+        observability={"openTelemetry": {"enabled": True, "endpoint": "otel:4317"}},
+    )
+    test["metadata"].update(
+        namespace="ns", uid="u-1", resourceVersion="9", generation=2, labels={"team": "a"}
+    )
+    test["status"] = {"phase": "Running", "connectedWorkers": 3}
+    return schema_defaults(test)
+
+
+def schema_defaults(test: dict[str, Any]) -> dict[str, Any]:
+    version = test["apiVersion"].rpartition("/")[2]
+    spec_schema = version_schema(version)["properties"]["spec"]
+    return {**test, "spec": schema.apply_defaults(copy.deepcopy(test["spec"]), spec_schema)}
+
+
+def over_the_wire(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as the apiserver hands it back: JSON through Go maps, whose keys come sorted."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def v1_view(v2: dict[str, Any]) -> dict[str, Any]:
+    return over_the_wire(convert(v2, V1))
+
+
+def test_a_full_v2_test_survives_a_round_trip_through_v1():
+    v2 = full_v2_test()
+
+    assert convert(v1_view(v2), V2) == v2
+
+
+def test_the_v1_view_holds_the_v2_spec_as_compact_json_beside_what_v1_can_say():
+    v2 = full_v2_test()
+
+    v1 = convert(v2, V1)
+
+    text = v1["metadata"]["annotations"][SPEC_ANNOTATION]
+    assert json.loads(text) == v2["spec"]
+    assert text == json.dumps(v2["spec"], separators=(",", ":"))
+    assert v1["spec"]["workerReplicas"] == 3
+    assert v1["spec"]["affinity"] == {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"node-type": "fast"}}
+    }
+    assert schema.validate(v1["spec"], V1_SPEC_SCHEMA, "spec") == []
+
+
+def test_only_the_annotation_is_added_to_the_v1_metadata_and_the_status_is_kept():
+    v2 = full_v2_test()
+    v2["metadata"]["annotations"] = {"owner": "perf-team"}
+
+    v1 = convert(v2, V1)
+
+    annotations = v1["metadata"].pop("annotations")
+    assert annotations == {"owner": "perf-team", SPEC_ANNOTATION: mock.ANY}
+    assert v1["metadata"] == {k: v for k, v in v2["metadata"].items() if k != "annotations"}
+    assert v1["status"] == v2["status"]
+
+
+def test_the_annotation_never_reaches_v2():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["metadata"]["annotations"]["owner"] = "perf-team"
+
+    back = convert(v1, V2)
+
+    assert back["metadata"]["annotations"] == {"owner": "perf-team"}
+    assert "annotations" not in convert(v1_view(v2), V2)["metadata"]
+
+
+def test_a_v2_spec_v1_says_fully_gets_no_annotation():
+    v2 = convert(v1_test(workerReplicas=2, configMap="tests"), V2)
+
+    assert "annotations" not in convert(v2, V1)["metadata"]
+
+
+def test_a_label_patch_through_v1_keeps_the_whole_v2_spec():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["metadata"]["labels"]["patched"] = "yes"
+
+    back = convert(v1, V2)
+
+    assert back["spec"] == v2["spec"]
+    assert back["metadata"]["labels"] == {"team": "a", "patched": "yes"}
+
+
+def test_a_v1_client_changing_worker_replicas_gets_its_change_and_keeps_the_rest():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["spec"]["workerReplicas"] = 7
+
+    back = convert(v1, V2)
+
+    assert back["spec"]["worker"] == {**v2["spec"]["worker"], "replicas": 7}
+    assert {k: v for k, v in back["spec"].items() if k != "worker"} == {
+        k: v for k, v in v2["spec"].items() if k != "worker"
+    }
+
+
+@pytest.mark.parametrize(
+    ("v1_field", "value", "v2_path", "expected"),
+    [
+        ("image", "locustio/locust:3.0.0", ("image",), "locustio/locust:3.0.0"),
+        ("masterCommandSeed", "locust -f b.py", ("master", "command"), "locust -f b.py"),
+        ("imagePullSecrets", ["other"], ("imagePullSecrets",), [{"name": "other"}]),
+        ("configMap", "new-tests", ("testFiles", "configMapRef"), "new-tests"),
+        ("labels", {"master": {"tier": "m2"}}, ("worker", "labels"), None),
+        ("labels", {"master": {"tier": "m2"}}, ("master", "labels"), {"tier": "m2"}),
+    ],
+    ids=["image", "master command", "pull secrets", "config map", "labels", "master labels"],
+)
+def test_a_v1_field_a_client_changed_wins_over_the_annotation(
+    v1_field: str, value: Any, v2_path: tuple[str, ...], expected: Any
+):
+    v1 = v1_view(full_v2_test())
+    v1["spec"][v1_field] = value
+
+    spec = convert(v1, V2)["spec"]
+
+    for key in v2_path[:-1]:
+        spec = spec[key]
+    assert spec.get(v2_path[-1]) == expected
+
+
+V1_CHANGES = {
+    "masterCommandSeed": "locust -f other.py",
+    "workerCommandSeed": "locust -f other.py",
+    "workerReplicas": 9,
+    "image": "locustio/locust:3.0.0",
+    "imagePullPolicy": "Never",
+    "imagePullSecrets": ["other"],
+    "configMap": "other-tests",
+    "libConfigMap": "other-lib",
+    "labels": {"master": {"a": "b"}},
+    "annotations": {"worker": {"c": "d"}},
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"z": "1"}}},
+    "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+
+
+def test_every_v1_field_has_a_change_case():
+    assert set(V1_CHANGES) == set(V1_SPEC_SCHEMA["properties"])
+
+
+@pytest.mark.parametrize(("v1_field", "value"), V1_CHANGES.items(), ids=list(V1_CHANGES))
+def test_a_change_to_any_v1_field_is_stored_and_shows_in_v1(v1_field: str, value: Any):
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["spec"][v1_field] = value
+
+    stored = convert(v1, V2)
+    again = v1_view(stored)
+
+    assert again["spec"] == {**v1["spec"], v1_field: value}
+    assert stored["spec"]["env"] == v2["spec"]["env"]
+
+
+def test_a_command_emptied_through_v1_stays_a_command():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["spec"]["masterCommandSeed"] = ""
+
+    assert convert(v1, V2)["spec"]["master"] == {**v2["spec"]["master"], "command": ""}
+
+
+def test_a_changed_config_map_keeps_the_v2_mount_paths():
+    v1 = v1_view(full_v2_test())
+    v1["spec"]["configMap"] = "new-tests"
+    del v1["spec"]["libConfigMap"]
+
+    assert convert(v1, V2)["spec"]["testFiles"] == {
+        "configMapRef": "new-tests",
+        "srcMountPath": "/tests",
+        "libMountPath": "/lib",
+    }
+
+
+def test_a_changed_v1_affinity_replaces_the_required_node_affinity_only():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
+        "node-type": "slow"
+    }
+
+    scheduling = convert(v1, V2)["spec"]["scheduling"]
+
+    # The client rewrote the required rule, and v1 says all of it: its NotIn term goes too.
+    assert (
+        scheduling["affinity"]["nodeAffinity"]
+        == node_affinity({"key": "node-type", "operator": "In", "values": ["slow"]})[
+            "nodeAffinity"
+        ]
+    )
+    assert (
+        scheduling["affinity"]["podAntiAffinity"]
+        == (v2["spec"]["scheduling"]["affinity"]["podAntiAffinity"])
+    )
+    assert scheduling["tolerations"] == v2["spec"]["scheduling"]["tolerations"]
+    assert scheduling["nodeSelector"] == {"zone": "eu-1"}
+
+
+def test_a_removed_v1_affinity_removes_the_required_node_affinity_only():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    del v1["spec"]["affinity"]
+
+    affinity = convert(v1, V2)["spec"]["scheduling"]["affinity"]
+
+    assert affinity == {"podAntiAffinity": v2["spec"]["scheduling"]["affinity"]["podAntiAffinity"]}
+
+
+def test_removing_what_v1_says_leaves_no_empty_v2_blocks():
+    v2 = v2_test(
+        master={"command": "locust", "autostart": False},
+        scheduling={"affinity": node_affinity({"key": "a", "operator": "In", "values": ["b"]})},
+    )
+    v1 = v1_view(v2)
+    del v1["spec"]["affinity"]
+
+    assert convert(v1, V2)["spec"] == {k: v for k, v in v2["spec"].items() if k != "scheduling"}
+
+
+def test_changed_v1_tolerations_replace_the_v2_ones_as_upstream_converts_them():
+    v1 = v1_view(full_v2_test())
+    v1["spec"]["tolerations"].append({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"})
+
+    assert convert(v1, V2)["spec"]["scheduling"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "locust", "effect": "NoExecute"},
+        {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+
+
+def test_a_v1_client_clearing_a_field_to_empty_changes_nothing_it_could_see():
+    v2 = full_v2_test()
+    v1 = v1_view(v2)
+    v1["spec"]["labels"]["worker"] = {"tier": "worker"}  # the same value, written again
+    v1["spec"]["annotations"]["worker"] = {}  # empty says nothing, as absent
+
+    assert convert(v1, V2)["spec"] == v2["spec"]
+
+
+def test_a_removed_annotation_converts_as_upstream():
+    v1 = v1_view(full_v2_test())
+    del v1["metadata"]["annotations"]
+
+    assert convert(v1, V2)["spec"] == convert(v1_test(**v1["spec"]), V2)["spec"]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json",
+        "[1, 2]",
+        "null",
+        '"a string"',
+        "{}",
+        '{"image": 5, "master": {"command": "c"}, "worker": {"command": "c", "replicas": 1}}',
+        '{"image": "i", "master": {"command": "c"}, "worker": {"command": "c", "replicas": 0}}',
+        '{"image": "i", "master": {"command": "c"}, "worker": {"command": "c", "replicas": NaN}}',
+        "[" * 100_000,
+    ],
+    ids=[
+        "not json",
+        "a list",
+        "null",
+        "a string",
+        "no required fields",
+        "wrong type",
+        "out of range",
+        "NaN",
+        "too deep",
+    ],
+)
+def test_an_annotation_that_is_no_valid_v2_spec_counts_as_absent(garbage: str):
+    v1 = v1_view(full_v2_test())
+    without = copy.deepcopy(v1)
+    del without["metadata"]["annotations"]
+    v1["metadata"]["annotations"][SPEC_ANNOTATION] = garbage
+
+    assert convert(v1, V2) == convert(without, V2)
+    assert review(conversion_review(V2, v1))["response"]["result"] == {"status": "Success"}
+
+
+def test_an_annotation_written_for_another_test_still_yields_to_the_v1_fields():
+    # A v1 manifest copied from another test's v1 view, then edited.
+    v1 = v1_view(full_v2_test())
+    v1["spec"].update(workerReplicas=1, image="mine:1", configMap="my-tests")
+
+    spec = convert(v1, V2)["spec"]
+
+    assert (spec["worker"]["replicas"], spec["image"], spec["testFiles"]["configMapRef"]) == (
+        1,
+        "mine:1",
+        "my-tests",
+    )
+    assert spec["env"] == full_v2_test()["spec"]["env"]
+
+
+def test_a_v2_annotation_of_the_reserved_name_is_replaced_in_the_v1_view():
+    v2 = full_v2_test()
+    v2["metadata"]["annotations"] = {SPEC_ANNOTATION: "stale"}
+    simple = convert(v1_test(), V2)
+    simple["metadata"]["annotations"] = {SPEC_ANNOTATION: "stale", "keep": "me"}
+
+    assert json.loads(convert(v2, V1)["metadata"]["annotations"][SPEC_ANNOTATION]) == v2["spec"]
+    assert convert(simple, V1)["metadata"]["annotations"] == {"keep": "me"}
+
+
+def test_a_toleration_v1_cannot_say_stays_out_of_the_v1_view_and_comes_back():
+    v2 = v2_test(
+        scheduling={
+            "tolerations": [
+                {"operator": "Exists"},  # every taint
+                {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"},
+                {"key": "pool", "value": "a", "effect": "NoExecute"},  # Equal by default
+                {"operator": "Exists", "effect": "NoExecute"},
+            ]
+        }
+    )
+
+    v1 = convert(v2, V1)
+
+    assert v1["spec"]["tolerations"] == [
+        {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "pool", "operator": "Equal", "value": "a", "effect": "NoExecute"},
+        {"key": "", "operator": "Exists", "effect": "NoExecute"},
+    ]
+    assert schema.validate(v1["spec"], V1_SPEC_SCHEMA, "spec") == []
+    assert convert(over_the_wire(v1), V2) == v2
+
+
+@pytest.mark.parametrize(
+    "affinity",
+    [
+        {"nodeAffinity": "fast"},
+        {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": ["x"]}},
+        node_affinity({"key": "a", "operator": "In", "values": [5]}),
+        node_affinity({"key": 5, "operator": "In", "values": ["a"]}),
+        node_affinity({"key": "a", "operator": "In", "values": "a"}),
+        {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [1]}
+            }
+        },
+    ],
+    ids=["not an object", "terms not an object", "value", "key", "values", "term"],
+)
+def test_an_affinity_of_any_shape_converts_and_comes_back(affinity: dict[str, Any]):
+    v2 = v2_test(scheduling={"affinity": affinity})
+
+    v1 = convert(v2, V1)
+
+    assert "affinity" not in v1["spec"]
+    assert convert(over_the_wire(v1), V2) == v2
+
+
+def test_a_v1_document_with_the_annotation_parses_as_its_v2_spec():
+    v2 = full_v2_test()
+
+    as_v1 = parse(v1_view(v2))
+
+    assert as_v1.api_version == V1
+    assert dataclasses.replace(as_v1, api_version=V2) == parse(v2)
+    assert (as_v1.autostart, as_v1.autoquit_seconds) == (False, 15)
+
+
+def test_render_of_a_v1_file_with_the_annotation_gives_the_v2_objects(capsys, tmp_path: Path):
+    v2 = full_v2_test()
+    del v2["metadata"]["uid"]  # no owner references, which would name the version
+    files = {}
+    for version, document in (("v1", v1_view(v2)), ("v2", v2)):
+        files[version] = tmp_path / f"{version}.yaml"
+        files[version].write_text(yaml.safe_dump(document))
+
+    rendered = {}
+    for version, path in files.items():
+        assert cli.main(["render", str(path)]) == 0
+        rendered[version] = list(yaml.safe_load_all(capsys.readouterr().out))
+
+    assert rendered["v1"] == rendered["v2"]
+    worker = next(doc for doc in rendered["v1"] if doc["metadata"]["name"] == "full-worker")
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "TARGET", "value": "http://app"} in container["env"]
