@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from .authn import SERVICE_ACCOUNTS, Authenticator, UserInfo
 from .builtins import builtin_resource_types
 from .crds import CRD_STORAGE, CrdController
@@ -21,7 +23,7 @@ from .fieldvalidation import FieldChecker, FieldValidation
 from .gc import GarbageCollector
 from .jobcontroller import JobController
 from .kubelet import KubeletSettings, LocalKubelet
-from .meta import OBJECT_META_FIELDS, SYSTEM_META_FIELDS, now, random_suffix, validate_object_meta
+from .meta import OBJECT_META_FIELDS, SYSTEM_META_FIELDS, now, random_suffix
 from .namespaces import NamespaceController
 from .ownerrefs import OwnerReferencesPermissionEnforcement
 from .patch import (
@@ -47,11 +49,19 @@ from .resources import (
 from .reviews import ReviewStrategy
 from .selectors import FieldSelector, LabelSelector
 from .store import ObjectStore
+from .validation.decode import DecodeError, decode, has_schema
+from .validation.decode_failures import PatchSource, decode_failure
+from .validation.meta import object_meta, object_meta_update
+from .validation.names import path_segment_name
 
 NAMESPACES = GroupResource("", "namespaces")
+
+
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # What each writable subresource may change: status, and a namespace's finalizers (in its spec).
 SUBRESOURCE_FIELDS = {"status": "status", "finalize": "spec"}
+# etcd's default --max-request-bytes; the apiserver passes etcd's refusal on as a plain error.
+ETCD_MAX_REQUEST_BYTES = 1536 * 1024
 
 
 class ApiServer:
@@ -184,8 +194,17 @@ class ApiServer:
 
     # Writes.
 
-    def _decode(self, rt: ResourceType, body: Any) -> dict[str, Any]:
-        """Check the body names this resource, default it and convert it to the storage version."""
+    def _decode(
+        self,
+        rt: ResourceType,
+        body: Any,
+        patch: PatchSource | None = None,
+    ) -> dict[str, Any]:
+        """Check the body names this resource, decode it into the kind's type (built-in kinds),
+        default it and convert it to the storage version. ``patch`` says how the body was made
+        from a patch, for the error a body that does not decode gets. Unknown fields were
+        reported and dropped before, as the request's ``fieldValidation`` asks (see
+        ``fieldvalidation``); decoding drops any left."""
         if not isinstance(body, dict):
             raise StatusError.bad_request(f"the body of the request is not a {rt.kind} object")
         obj = clone(body)
@@ -202,6 +221,8 @@ class ApiServer:
                 f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
             )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        if not rt.is_custom and has_schema(rt.group, rt.version, rt.kind):
+            obj = self._decode_typed(rt, obj, patch)
         meta = obj.get("metadata")
         obj["metadata"] = (
             {k: v for k, v in meta.items() if k in OBJECT_META_FIELDS}
@@ -210,6 +231,46 @@ class ApiServer:
         )
         rt.strategy.default(obj)
         return rt.to_storage(obj)
+
+    @staticmethod
+    def _decode_typed(
+        rt: ResourceType, obj: dict[str, Any], patch: PatchSource | None
+    ) -> dict[str, Any]:
+        try:
+            decoded, _ = decode(rt.group, rt.version, rt.kind, obj)
+        except DecodeError as error:
+            raise decode_failure(rt, obj, str(error), patch) from None
+        return decoded
+
+    def _kind_errors(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> list[FieldError]:
+        """The kind's own validation (``strategy.Validate`` / ``ValidateUpdate``)."""
+        errors: list[FieldError] = []
+        if not rt.strategy.validates_metadata:
+            errors = object_meta(
+                obj["metadata"],
+                namespaced=rt.namespaced,
+                name_rule=rt.strategy.validate_name,
+                kube_finalizers=False,
+            )
+            if old is not None:
+                errors += object_meta_update(
+                    obj["metadata"], old["metadata"], kube_finalizers=False
+                )
+        return errors + rt.strategy.validate(obj, old)
+
+    @staticmethod
+    def _common_meta_errors(rt: ResourceType, meta: dict[str, Any]) -> list[FieldError]:
+        """What the generic registry checks of every kind: names usable as path segments."""
+        return object_meta(
+            meta, namespaced=rt.namespaced, name_rule=path_segment_name, kube_finalizers=False
+        )
+
+    @staticmethod
+    def _check_stored_size(obj: dict[str, Any]) -> None:
+        if len(msgspec.json.encode(obj)) > ETCD_MAX_REQUEST_BYTES:
+            raise StatusError.unknown(500, "etcdserver: request is too large")
 
     def _invalid(
         self, rt: ResourceType, obj: dict[str, Any], errors: list[FieldError]
@@ -236,8 +297,9 @@ class ApiServer:
         *,
         dry_run: bool = False,
         user: UserInfo | None = None,
+        patch: PatchSource | None = None,
     ) -> dict[str, Any]:
-        obj = self._decode(rt, body)
+        obj = self._decode(rt, body, patch)
         meta = obj["metadata"]
         if rt.namespaced:
             namespace = namespace or meta.get("namespace") or "default"
@@ -270,12 +332,15 @@ class ApiServer:
         if rt.has_status:
             obj.pop("status", None)
         rt.strategy.prepare_for_create(obj)
-        errors = validate_object_meta(meta, rt.strategy.validate_name) + rt.strategy.validate(
-            obj, None
-        )
+        # As BeforeCreate: the kind's validation, and only when it passes the generic checks.
+        errors = self._kind_errors(rt, obj, None)
+        if errors:
+            raise self._invalid(rt, obj, errors)
+        errors = self._common_meta_errors(rt, meta)
         if errors:
             raise self._invalid(rt, obj, errors)
         self._admit(user, rt, None, obj, None)
+        self._check_stored_size(obj)
         if self.store.get(rt.storage_key, meta.get("namespace", ""), meta["name"]) is not None:
             raise StatusError.already_exists(rt.group_resource, meta["name"])
         if dry_run:
@@ -385,19 +450,12 @@ class ApiServer:
             if rt.strategy.tracks_generation and rt.strategy.desired_state_changed(candidate, old):
                 meta["generation"] = old_meta.get("generation", 1) + 1
         candidate["metadata"].pop("resourceVersion", None)
-        errors = validate_object_meta(candidate["metadata"], rt.strategy.validate_name)
-        errors += rt.strategy.validate(candidate, old)
-        if old_meta.get("deletionTimestamp"):
-            added = set(candidate["metadata"].get("finalizers") or ()) - set(
-                old_meta.get("finalizers") or ()
-            )
-            if added:
-                errors.append(
-                    FieldError.forbidden(
-                        "metadata.finalizers",
-                        "no new finalizers can be added if the object is being deleted",
-                    )
-                )
+        # As BeforeUpdate: the generic checks of old against new, then the kind's validation
+        # (a built-in kind's status subresource only gets the generic checks here).
+        errors = self._common_meta_errors(rt, candidate["metadata"])
+        errors += object_meta_update(candidate["metadata"], old_meta, kube_finalizers=False)
+        if subresource is None or rt.is_custom:
+            errors += self._kind_errors(rt, candidate, old)
         if errors:
             raise self._invalid(rt, candidate, errors)
         self._admit(user, rt, subresource, candidate, old)
@@ -407,6 +465,7 @@ class ApiServer:
         }
         if candidate == unchanged:
             return old  # a no-op write: no new resourceVersion, no event
+        self._check_stored_size(candidate)
         if dry_run:
             # Nothing is written, so the object keeps the resourceVersion it has.
             candidate["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
@@ -473,8 +532,14 @@ class ApiServer:
         if validation is not None:
             validation.report([*(patch_problems or ()), *self.fields.unknown_fields(rt, patched)])
             self.fields.drop_unknown(rt, patched)
+        source = PatchSource(patch_type, patch, patched)
         return self._update(
-            rt, old, self._decode(rt, patched), subresource=subresource, dry_run=dry_run, user=user
+            rt,
+            old,
+            self._decode(rt, patched, source),
+            subresource=subresource,
+            dry_run=dry_run,
+            user=user,
         ), False
 
     @staticmethod
@@ -515,11 +580,42 @@ class ApiServer:
         if old is None:
             if subresource:
                 raise StatusError.not_found(rt.group_resource, name)
-            return self.create(rt, namespace, applied, dry_run=dry_run, user=user), True
+            return self.create(
+                rt,
+                namespace,
+                applied,
+                dry_run=dry_run,
+                user=user,
+                patch=PatchSource(APPLY_PATCH, applied, applied),
+            ), True
         merged = strategic_merge(rt.present(old), applied, rt.strategy.list_strategy)
+        source = PatchSource(APPLY_PATCH, applied, merged)
         return self._update(
-            rt, old, self._decode(rt, merged), subresource=subresource, dry_run=dry_run, user=user
+            rt,
+            old,
+            self._decode(rt, merged, source),
+            subresource=subresource,
+            dry_run=dry_run,
+            user=user,
         ), False
+
+    def bind_pod(self, namespace: str, name: str, node_name: str) -> dict[str, Any]:
+        """The ``pods/binding`` subresource: how a scheduler assigns a pod to a node (an update
+        may not change ``spec.nodeName``)."""
+        rt = self.resources.for_storage(GroupResource("", "pods"))
+        old = self._get_or_404(rt, namespace, name)
+        assigned = old["spec"].get("nodeName")
+        if assigned:
+            raise StatusError.conflict(
+                GroupResource("", "pods/binding"),
+                name,
+                f'pod {name} is already assigned to node "{assigned}"',
+            )
+        bound = clone(old)
+        bound["spec"]["nodeName"] = node_name
+        stored = self.store.update(rt.storage_key, bound)
+        self._after_write(rt, stored)
+        return stored
 
     def delete(
         self,

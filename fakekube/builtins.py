@@ -9,16 +9,21 @@ from typing import Any
 
 from .crds import CustomResourceDefinitionStrategy
 from .errors import FieldError, GroupResource
-from .meta import (
-    dns1035_label,
-    dns1123_label,
-    path_segment_name,
-    validate_labels,
-)
 from .patch import ATOMIC, ListStrategy
 from .resources import ORPHAN, ResourceType, Strategy
 from .reviews import review_resource_types
 from .selectors import LabelSelector
+from .validation import config, events, job, lease, pod, rbac, service
+from .validation.meta import object_meta, object_meta_update
+from .validation.names import (
+    name_is_dns1035_label,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+    rbac_name,
+)
+from .validation.probes import default_probes
+from .validation.service import externally_accessible
+from .validation.volumes import VOLUME_SOURCE_FIELDS
 
 POD_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -87,39 +92,28 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
                 container.setdefault("resources", {})
                 for port in container.get("ports") or ():
                     port.setdefault("protocol", "TCP")
+                default_probes(container)
+                for variable in container.get("env") or ():
+                    field_ref = (variable.get("valueFrom") or {}).get("fieldRef")
+                    if isinstance(field_ref, dict):
+                        field_ref.setdefault("apiVersion", "v1")
+    for volume in spec.get("volumes") or ():
+        _default_volume(volume)
 
 
-def validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
-    if not isinstance(spec, dict):
-        return [FieldError.required(path)]
-    errors: list[FieldError] = []
-    containers = spec.get("containers") or []
-    if not containers:
-        errors.append(FieldError.required(f"{path}.containers"))
-    for list_name in ("containers", "initContainers"):
-        seen: set[str] = set()
-        for index, container in enumerate(spec.get(list_name) or ()):
-            where = f"{path}.{list_name}[{index}]"
-            name = container.get("name", "")
-            if not name:
-                errors.append(FieldError.required(f"{where}.name"))
-            else:
-                errors += [
-                    FieldError.invalid(f"{where}.name", name, p) for p in dns1123_label(name)
-                ]
-                if name in seen:
-                    errors.append(FieldError("FieldValueDuplicate", f"{where}.name", name))
-                seen.add(name)
-            if not container.get("image"):
-                errors.append(FieldError.required(f"{where}.image"))
-    policy = spec.get("restartPolicy")
-    if policy not in ("Always", "OnFailure", "Never"):
-        errors.append(
-            FieldError.not_supported(
-                f"{path}.restartPolicy", policy, ["Always", "OnFailure", "Never"]
-            )
-        )
-    return errors
+# Sources whose files get mode 0644 unless told otherwise (SetDefaults_*VolumeSource).
+_DEFAULT_MODE_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
+
+
+def _default_volume(volume: dict[str, Any]) -> None:
+    """``SetDefaults_Volume``: a volume without a source is an emptyDir."""
+    if not any(volume.get(source) is not None for source in VOLUME_SOURCE_FIELDS):
+        volume["emptyDir"] = {}
+    for source in _DEFAULT_MODE_SOURCES:
+        if isinstance(volume.get(source), dict):
+            volume[source].setdefault("defaultMode", 0o644)
+    if isinstance(volume.get("hostPath"), dict):
+        volume["hostPath"].setdefault("type", "")
 
 
 def _qos_class(spec: dict[str, Any]) -> str:
@@ -137,6 +131,7 @@ def _qos_class(spec: dict[str, Any]) -> str:
 
 class PodStrategy(BuiltinStrategy):
     returns_deleted_object = True
+    validates_metadata = True
     selectable_fields = frozenset(
         {
             "spec.nodeName",
@@ -161,7 +156,11 @@ class PodStrategy(BuiltinStrategy):
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj["spec"])}
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
-        return validate_pod_spec(obj.get("spec"), "spec")
+        errors = object_meta(obj["metadata"], namespaced=True, name_rule=name_is_dns_subdomain)
+        if old is None:
+            return errors + pod.pod_create(obj)
+        errors = object_meta_update(obj["metadata"], old["metadata"]) + errors + pod.pod(obj)
+        return errors + pod.pod_update(obj, old)
 
 
 # Services.
@@ -169,7 +168,7 @@ class PodStrategy(BuiltinStrategy):
 
 class ServiceStrategy(BuiltinStrategy):
     returns_deleted_object = True
-    _TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+    validates_metadata = True
 
     def __init__(self) -> None:
         # The default service CIDR 10.96.0.0/12; .1 belongs to the "kubernetes" Service.
@@ -179,8 +178,8 @@ class ServiceStrategy(BuiltinStrategy):
         self._node_ports = itertools.count(30000)
 
     @staticmethod
-    def validate_name(name: str) -> list[str]:
-        return dns1035_label(name)
+    def validate_name(name: str, prefix: bool = False) -> list[str]:
+        return name_is_dns1035_label(name, prefix)
 
     def list_strategy(self, path: tuple[str, ...]) -> ListStrategy:
         if path == ("spec", "ports"):
@@ -195,10 +194,12 @@ class ServiceStrategy(BuiltinStrategy):
             port.setdefault("protocol", "TCP")
             if "targetPort" not in port and "port" in port:
                 port["targetPort"] = port["port"]
-        if spec["type"] in ("NodePort", "LoadBalancer"):
+        if externally_accessible(spec):
             spec.setdefault("externalTrafficPolicy", "Cluster")
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         spec = obj["spec"]
@@ -233,35 +234,9 @@ class ServiceStrategy(BuiltinStrategy):
                     port["nodePort"] = old_node_ports[port["port"]]
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
-        spec = obj.get("spec") or {}
-        errors: list[FieldError] = []
-        kind = spec.get("type")
-        if kind not in self._TYPES:
-            errors.append(FieldError.not_supported("spec.type", kind, list(self._TYPES)))
-        ports = spec.get("ports") or []
-        if not ports and kind != "ExternalName" and spec.get("clusterIP") != "None":
-            errors.append(FieldError.required("spec.ports"))
-        for index, port in enumerate(ports):
-            number = port.get("port")
-            if not isinstance(number, int) or not 1 <= number <= 65535:
-                errors.append(
-                    FieldError.invalid(
-                        f"spec.ports[{index}].port",
-                        number,
-                        "must be between 1 and 65535, inclusive",
-                    )
-                )
-            if len(ports) > 1 and not port.get("name"):
-                errors.append(FieldError.required(f"spec.ports[{index}].name"))
-        if old is not None:
-            old_ip = old.get("spec", {}).get("clusterIP")
-            if old_ip and spec.get("clusterIP") != old_ip:
-                errors.append(
-                    FieldError.invalid(
-                        "spec.clusterIPs[0]", spec.get("clusterIP"), "may not change once set"
-                    )
-                )
-        return errors
+        if old is None:
+            return service.validate_service(obj)
+        return service.validate_service_update(obj, old)
 
 
 # Jobs.
@@ -272,6 +247,7 @@ CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
 
 class JobStrategy(BuiltinStrategy):
     tracks_generation = True
+    validates_metadata = True
     # batch/v1 keeps Orphan as the default for backwards compatibility (registry/batch/job).
     default_propagation = ORPHAN
     selectable_fields = frozenset({"status.successful"})
@@ -312,48 +288,9 @@ class JobStrategy(BuiltinStrategy):
         match_labels.setdefault("batch.kubernetes.io/controller-uid", meta["uid"])
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
-        spec = obj.get("spec") or {}
-        template = spec.get("template") or {}
-        template_labels = (template.get("metadata") or {}).get("labels") or {}
-        errors = validate_labels(template_labels, "spec.template.metadata.labels")
-        errors += validate_pod_spec(template.get("spec"), "spec.template.spec")
-        errors = [e for e in errors if e.field != "spec.template.spec.restartPolicy"]
-        policy = (template.get("spec") or {}).get("restartPolicy")
-        if policy not in ("OnFailure", "Never"):
-            errors.append(
-                FieldError.not_supported(
-                    "spec.template.spec.restartPolicy", policy, ["OnFailure", "Never"]
-                )
-            )
-        for field in ("parallelism", "completions", "backoffLimit"):
-            value = spec.get(field)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                errors.append(
-                    FieldError.invalid(
-                        f"spec.{field}", value, "must be greater than or equal to 0"
-                    )
-                )
-        selector = spec.get("selector")
-        if selector is None:
-            errors.append(FieldError.required("spec.selector"))
-        elif not LabelSelector.from_label_selector(selector).matches(template_labels):
-            errors.append(
-                FieldError.invalid(
-                    "spec.template.metadata.labels",
-                    template_labels,
-                    "`selector` does not match template `labels`",
-                )
-            )
-        if old is not None:
-            old_spec = old.get("spec") or {}
-            for immutable in ("template", "selector", "completions", "completionMode"):
-                if spec.get(immutable) != old_spec.get(immutable):
-                    errors.append(
-                        FieldError.invalid(
-                            f"spec.{immutable}", spec.get(immutable), "field is immutable"
-                        )
-                    )
-        return errors
+        if old is None:
+            return job.validate_job(obj)
+        return job.validate_job_update(obj, old)
 
 
 # Namespaces.
@@ -364,8 +301,8 @@ class NamespaceStrategy(BuiltinStrategy):
     selectable_fields = frozenset({"status.phase"})
 
     @staticmethod
-    def validate_name(name: str) -> list[str]:
-        return dns1123_label(name)
+    def validate_name(name: str, prefix: bool = False) -> list[str]:
+        return name_is_dns_label(name, prefix)
 
     def default(self, obj: dict[str, Any]) -> None:
         # The NamespaceDefaultLabelName feature labels every namespace with its own name.
@@ -390,8 +327,23 @@ class NamespaceStrategy(BuiltinStrategy):
 # Secrets, Events, RBAC, the rest.
 
 
+class ConfigMapStrategy(BuiltinStrategy):
+    validates_metadata = True
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+        if old is None:
+            return config.validate_config_map(obj)
+        return config.validate_config_map_update(obj, old)
+
+
 class SecretStrategy(BuiltinStrategy):
     selectable_fields = frozenset({"type"})
+    validates_metadata = True
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+        if old is None:
+            return config.validate_secret(obj)
+        return config.validate_secret_update(obj, old)
 
     def default(self, obj: dict[str, Any]) -> None:
         obj.setdefault("type", "Opaque")
@@ -407,10 +359,42 @@ class ServiceAccountStrategy(BuiltinStrategy):
     returns_deleted_object = True
 
 
+class LeaseStrategy(BuiltinStrategy):
+    validates_metadata = True
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+        if old is None:
+            return lease.validate_lease(obj)
+        return lease.validate_lease_update(obj, old)
+
+
 class RbacStrategy(BuiltinStrategy):
+    """Roles and bindings, namespaced or cluster-wide."""
+
+    validates_metadata = True
+
+    def __init__(self, *, binding: bool, namespaced: bool):
+        self._binding = binding
+        self._namespaced = namespaced
+
     @staticmethod
-    def validate_name(name: str) -> list[str]:
-        return path_segment_name(name)
+    def validate_name(name: str, prefix: bool = False) -> list[str]:
+        return rbac_name(name, prefix)
+
+    def default(self, obj: dict[str, Any]) -> None:
+        # SetDefaults_Subject: users and groups belong to the RBAC API group.
+        for subject in obj.get("subjects") or ():
+            if subject.get("kind") in ("User", "Group") and not subject.get("apiGroup"):
+                subject["apiGroup"] = rbac.RBAC_GROUP
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+        if self._binding:
+            if old is None:
+                return rbac.validate_binding(obj, self._namespaced)
+            return rbac.validate_binding_update(obj, old, self._namespaced)
+        if old is None:
+            return rbac.validate_role(obj, self._namespaced)
+        return rbac.validate_role_update(obj, old, self._namespaced)
 
 
 # events.k8s.io/v1 and core/v1 Events are one storage; these fields are renamed between them.
@@ -427,6 +411,9 @@ _CORE_TO_EVENTS_V1 = {core: v1 for v1, core in _EVENTS_V1_TO_CORE.items()}
 
 
 class EventStrategy(BuiltinStrategy):
+    #: events.k8s.io/v1 requests get the strict rules; core/v1 keeps the legacy ones.
+    strict_validation = False
+    validates_metadata = True
     selectable_fields = frozenset(
         {
             "involvedObject.kind",
@@ -443,6 +430,11 @@ class EventStrategy(BuiltinStrategy):
         }
     )
 
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+        if old is None:
+            return events.validate_event(obj, self.strict_validation)
+        return events.validate_event_update(obj, old, self.strict_validation)
+
     def convert(self, obj: dict[str, Any], api_version: str) -> dict[str, Any]:
         renames = _EVENTS_V1_TO_CORE if api_version == "v1" else _CORE_TO_EVENTS_V1
         return {renames.get(key, key): value for key, value in obj.items()} | {
@@ -451,6 +443,7 @@ class EventStrategy(BuiltinStrategy):
 
 
 class EventsV1Strategy(EventStrategy):
+    strict_validation = True
     selectable_fields = frozenset(
         {
             "regarding.kind",
@@ -507,7 +500,7 @@ def builtin_resource_types() -> list[ResourceType]:
             has_status=True,
         ),
         ResourceType(
-            "", "v1", "ConfigMap", "configmaps", True, BuiltinStrategy(), short_names=("cm",)
+            "", "v1", "ConfigMap", "configmaps", True, ConfigMapStrategy(), short_names=("cm",)
         ),
         # Written by hand for a Service without a selector (a backend outside the cluster); no
         # EndpointSlice controller runs.
@@ -539,7 +532,7 @@ def builtin_resource_types() -> list[ResourceType]:
         ResourceType(
             "batch", "v1", "Job", "jobs", True, JobStrategy(), categories=("all",), has_status=True
         ),
-        ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, BuiltinStrategy()),
+        ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, LeaseStrategy()),
         ResourceType(
             "apiextensions.k8s.io",
             "v1",
@@ -551,11 +544,32 @@ def builtin_resource_types() -> list[ResourceType]:
             categories=("api-extensions",),
             has_status=True,
         ),
-        ResourceType(rbac, "v1", "ClusterRole", "clusterroles", False, RbacStrategy()),
         ResourceType(
-            rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", False, RbacStrategy()
+            rbac,
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            False,
+            RbacStrategy(binding=False, namespaced=False),
         ),
-        ResourceType(rbac, "v1", "Role", "roles", True, RbacStrategy()),
-        ResourceType(rbac, "v1", "RoleBinding", "rolebindings", True, RbacStrategy()),
+        ResourceType(
+            rbac,
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            False,
+            RbacStrategy(binding=True, namespaced=False),
+        ),
+        ResourceType(
+            rbac, "v1", "Role", "roles", True, RbacStrategy(binding=False, namespaced=True)
+        ),
+        ResourceType(
+            rbac,
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            True,
+            RbacStrategy(binding=True, namespaced=True),
+        ),
         *review_resource_types(),
     ]

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .validation.names import is_dns1123_label
 from .volumes import ObjectLookup, object_data
 
 LOCUST_REPOSITORY = "locustio/locust"
@@ -63,7 +64,6 @@ WILDCARD_HOSTS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
 LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CLUSTER_DOMAIN = "cluster.local"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def service_of(host: str, namespace: str) -> tuple[str, str] | None:
         labels = labels[:-2]
     if len(labels) == 3 and labels[2] == "svc":
         labels = labels[:2]
-    if not all(_DNS_LABEL.match(label) for label in labels):
+    if any(is_dns1123_label(label) for label in labels):
         return None
     if len(labels) == 1:
         return labels[0], namespace

@@ -34,8 +34,8 @@ from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from .errors import StatusError
-from .meta import validate_labels
 from .patch import clone
+from .validation.meta import labels as validate_labels
 
 ServiceResolver = Callable[[str, str, int], tuple[str, int]]
 REVIEW_GROUP = "apiextensions.k8s.io"

@@ -30,11 +30,12 @@ from .conversion import (
     conversion_failure,
 )
 from .errors import FieldError, GroupResource, StatusError
-from .meta import dns1035_label, now
+from .meta import now
 from .patch import ATOMIC, ListStrategy, clone
 from .resources import ResourceType, Strategy, version_priority
 from .schema import Schema, apply_defaults, list_merge_key, prune, validate
 from .structural import metadata_errors
+from .validation.names import is_dns1035_label
 from .watch import DELETED, WatchEvent
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def _review_version_errors(path: str, versions: list[str]) -> list[FieldError]:
         if version in versions[:index]:
             errors.append(FieldError.invalid(f"{path}[{index}]", version, "duplicate version"))
         errors += [
-            FieldError.invalid(f"{path}[{index}]", version, p) for p in dns1035_label(version)
+            FieldError.invalid(f"{path}[{index}]", version, p) for p in is_dns1035_label(version)
         ]
     if not set(versions) & set(REVIEW_VERSIONS):
         errors.append(

@@ -33,8 +33,14 @@ class GroupKind:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
 
+class GoLiteral(str):
+    """A value already rendered as Go prints it (``%#v`` of a struct or map, say)."""
+
+
 def go_repr(value: Any) -> str:
     """Render a value the way Go's ``%v``/``%q`` verbs do in field error messages."""
+    if isinstance(value, GoLiteral):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -66,10 +72,12 @@ class FieldError:
         "FieldValueTooLong": "Too long",
         "FieldValueTooMany": "Too many",
         "FieldValueDuplicate": "Duplicate value",
+        "FieldValueNotFound": "Not found",
+        "InternalError": "Internal error",
     }
     # Error types whose message never shows the offending value.
     _VALUELESS: ClassVar[frozenset[str]] = frozenset(
-        {"FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong"}
+        {"FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong", "InternalError"}
     )
 
     def body(self) -> str:
@@ -96,6 +104,14 @@ class FieldError:
     def not_supported(cls, field: str, value: Any, supported: list[str]) -> FieldError:
         detail = "supported values: " + ", ".join(json.dumps(v) for v in supported)
         return cls("FieldValueNotSupported", field, value, detail)
+
+    @classmethod
+    def duplicate(cls, field: str, value: Any) -> FieldError:
+        return cls("FieldValueDuplicate", field, value)
+
+    @classmethod
+    def not_found(cls, field: str, value: Any, detail: str = "") -> FieldError:
+        return cls("FieldValueNotFound", field, value, detail)
 
     @classmethod
     def forbidden(cls, field: str, detail: str) -> FieldError:
@@ -131,8 +147,9 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -169,20 +186,27 @@ class StatusError(Exception):
 
     @classmethod
     def invalid(cls, kind: GroupKind, name: str, errors: list[FieldError]) -> StatusError:
-        unique: list[FieldError] = []
-        for error in errors:
-            if str(error) not in {str(e) for e in unique}:
-                unique.append(error)
-        summary = str(unique[0]) if len(unique) == 1 else "[" + ", ".join(map(str, unique)) + "]"
+        # The message lists each distinct error once (``ToAggregate``); the causes list them all.
+        unique = list(dict.fromkeys(map(str, errors)))
+        summary = unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
         details: dict[str, Any] = {
             "name": name,
             "group": kind.group,
             "kind": kind.kind,
-            "causes": [{"reason": e.type, "message": e.body(), "field": e.field} for e in unique],
+            "causes": [_cause(e) for e in errors],
         }
         # Go omits empty strings from StatusDetails (omitempty).
         details = {k: v for k, v in details.items() if v or k == "causes"}
         return cls(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
+
+    @classmethod
+    def request_entity_too_large(cls, message: str) -> StatusError:
+        return cls(413, "RequestEntityTooLarge", f"Request entity too large: {message}")
+
+    @classmethod
+    def unknown(cls, code: int, message: str) -> StatusError:
+        """An error that is not a Status in the apiserver (reason ``Unknown``: empty, omitted)."""
+        return cls(code, "", message)
 
     @classmethod
     def expired(cls, message: str) -> StatusError:
@@ -222,6 +246,11 @@ class StatusError(Exception):
         return cls(
             500, "InternalError", f"Internal error occurred: {why}", {"causes": [{"message": why}]}
         )
+
+
+def _cause(error: FieldError) -> dict[str, Any]:
+    cause = {"reason": error.type, "message": error.body(), "field": error.field}
+    return {k: v for k, v in cause.items() if v}
 
 
 def _details(resource: GroupResource, name: str) -> dict[str, Any]:

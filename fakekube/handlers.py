@@ -46,6 +46,8 @@ LOGGED = web.RequestKey("logged", bool)
 DEPRECATION = web.RequestKey("deprecation", str)
 # Who the request runs as, once authenticated (and impersonation applied).
 USER = web.RequestKey("user", UserInfo)
+# --max-request-body-bytes' default: larger bodies are refused before they are decoded.
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 # Without timeoutSeconds the apiserver ends a watch after a random 30-60 minutes.
 DEFAULT_WATCH_SECONDS = 1800
 _encode = msgspec.json.encode
@@ -130,6 +132,13 @@ def user_name(request: web.Request) -> str:
     """The name of the user the request runs as, for the request log ("" before authentication)."""
     user = request.get(USER)
     return user.name if user is not None else ""
+
+
+async def _read_limited(request: web.Request) -> bytes:
+    raw = await request.read()
+    if len(raw) > MAX_REQUEST_BODY_BYTES:
+        raise StatusError.request_entity_too_large(f"limit is {MAX_REQUEST_BODY_BYTES}")
+    return raw
 
 
 class ApiHandler:
@@ -366,7 +375,7 @@ class ApiHandler:
 
     async def _review_body(self, request: web.Request) -> Any:
         """An access review's body: JSON, YAML, or protobuf as client-go's typed clients send."""
-        raw = await request.read()
+        raw = await _read_limited(request)
         if _media_type(request) == PROTOBUF:
             return decode_protobuf(raw)
         return self._decode_body(request, raw)
@@ -376,7 +385,7 @@ class ApiHandler:
     ) -> Any:
         """The body of a create or update, after strict decoding: refused, or with its
         unknown fields dropped (and reported, unless the client asked to ignore them)."""
-        raw = await request.read()
+        raw = await _read_limited(request)
         body = self._decode_body(request, raw)
         if isinstance(body, dict):
             kind = body.get("kind") or rt.kind
@@ -477,7 +486,7 @@ class ApiHandler:
         media_type = _media_type(request) or ""
         if media_type not in self._api.patch_types(rt):
             raise StatusError.unsupported_media_type(media_type, self._api.patch_types(rt))
-        raw = await request.read()
+        raw = await _read_limited(request)
         try:
             patch = yaml.safe_load(raw) if media_type == APPLY_PATCH else msgspec.json.decode(raw)
         except (msgspec.DecodeError, yaml.YAMLError) as error:
@@ -507,7 +516,7 @@ class ApiHandler:
 
     @staticmethod
     async def _delete_options(request: web.Request) -> dict[str, Any]:
-        raw = await request.read()
+        raw = await _read_limited(request)
         options = msgspec.json.decode(raw) if raw.strip() else {}
         if not isinstance(options, dict):
             raise StatusError.bad_request("DeleteOptions must be an object")

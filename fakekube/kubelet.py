@@ -53,7 +53,6 @@ from .containers import (
 )
 from .errors import GroupResource, StatusError
 from .meta import controller_of, now, random_hex
-from .patch import clone
 from .podstatus import ContainerRecord, PodState, Running, Terminated, Waiting
 from .selectors import LabelSelector
 from .volumes import VolumeNotReady, prepare_volumes
@@ -340,12 +339,12 @@ class LocalKubelet:
         current = self._current(pod)
         if current is None:
             return
-        bound = clone(current)
-        bound["spec"]["nodeName"] = self.settings.node_name
-        try:
-            self._api.update(self._type(PODS), pod.namespace, pod.name, bound)
-        except StatusError:
-            return
+        # A pod created with this node's name is bound already (no scheduler involved).
+        if current["spec"].get("nodeName") != self.settings.node_name:
+            try:
+                self._api.bind_pod(pod.namespace, pod.name, self.settings.node_name)
+            except StatusError:
+                return
         self._event(
             pod,
             "Scheduled",

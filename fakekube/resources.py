@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FieldError, GroupKind, GroupResource
-from .meta import dns1123_subdomain
 from .patch import ATOMIC, ListStrategy
+from .validation.names import name_is_dns_subdomain
 
 READ_VERBS = ("get", "list", "watch")
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -36,10 +36,14 @@ class Strategy:
     supports_strategic_merge = True
     #: Fields a ``fieldSelector`` may use besides metadata.name and metadata.namespace.
     selectable_fields: frozenset[str] = frozenset()
+    #: ``validate`` checks the metadata itself, as the kind's own validation does; otherwise
+    #: the registry applies ``ValidateObjectMeta`` with ``validate_name`` first.
+    validates_metadata = False
 
     @staticmethod
-    def validate_name(name: str) -> list[str]:
-        return dns1123_subdomain(name)
+    def validate_name(name: str, prefix: bool = False) -> list[str]:
+        """The kind's ``ValidateNameFunc`` (``prefix``: a generateName)."""
+        return name_is_dns_subdomain(name, prefix)
 
     def default(self, obj: dict[str, Any]) -> None:
         """Versioned defaulting, run whenever an object is decoded from a request."""

@@ -48,8 +48,9 @@ def test_job_pod_template_must_not_restart_always(fakekube: FakeKube) -> None:
         fakekube.create(body)
     assert error.value.code == 422
     assert error.value.message == (
-        'Job.batch "bad" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Always": '
-        'supported values: "OnFailure", "Never"'
+        # Since Kubernetes 1.20 a defaulted (or explicit) Always is reported as a missing value.
+        'Job.batch "bad" is invalid: spec.template.spec.restartPolicy: Required value: '
+        'valid values: "OnFailure", "Never"'
     )
 
 

@@ -127,10 +127,8 @@ def test_json_patch_over_http(http: httpx.Client, fakekube: FakeKube) -> None:
     assert failed.status_code == 422
 
 
-def test_strategic_merge_patch_merges_containers_env_and_ports_by_key(
-    http: httpx.Client, fakekube: FakeKube
-) -> None:
-    fakekube.create(pod())
+def test_strategic_merge_patch_merges_containers_env_and_ports_by_key() -> None:
+    # On a Pod only images may change, so the merge itself is checked here, not through the API.
     body = {
         "spec": {
             "containers": [
@@ -143,7 +141,7 @@ def test_strategic_merge_patch_merges_containers_env_and_ports_by_key(
             ]
         }
     }
-    patched = patch(http, POD_URL, body, "application/strategic-merge-patch+json").json()
+    patched = strategic_merge(pod(), body, builtin_list_strategy)
     app, sidecar = patched["spec"]["containers"]
     assert app["image"] == "app:2" and sidecar["name"] == "sidecar"
     assert app["env"] == [
@@ -154,18 +152,33 @@ def test_strategic_merge_patch_merges_containers_env_and_ports_by_key(
     assert [p["containerPort"] for p in app["ports"]] == [80, 8080]
 
 
-def test_strategic_merge_replaces_lists_without_merge_keys(
+def test_strategic_merge_patch_of_a_pod_may_only_change_images(
     http: httpx.Client, fakekube: FakeKube
 ) -> None:
     fakekube.create(pod())
-    body = {"spec": {"containers": [{"name": "app", "command": ["b"]}]}}
-    patch(
-        http,
-        POD_URL,
-        {"spec": {"containers": [{"name": "app", "command": ["a", "a2"]}]}},
-        "application/strategic-merge-patch+json",
+    image = {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}
+    patched = patch(http, POD_URL, image, "application/strategic-merge-patch+json")
+    assert patched.status_code == 200
+    assert patched.json()["spec"]["containers"][0]["image"] == "app:2"
+    env = {"spec": {"containers": [{"name": "app", "env": [{"name": "C", "value": "3"}]}]}}
+    refused = patch(http, POD_URL, env, "application/strategic-merge-patch+json")
+    assert refused.status_code == 422
+    [cause] = refused.json()["details"]["causes"]
+    assert cause["field"] == "spec" and cause["reason"] == "FieldValueForbidden"
+    assert cause["message"].startswith(
+        "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
     )
-    patched = patch(http, POD_URL, body, "application/strategic-merge-patch+json").json()
+
+
+def test_strategic_merge_replaces_lists_without_merge_keys() -> None:
+    first = strategic_merge(
+        pod(),
+        {"spec": {"containers": [{"name": "app", "command": ["a", "a2"]}]}},
+        builtin_list_strategy,
+    )
+    patched = strategic_merge(
+        first, {"spec": {"containers": [{"name": "app", "command": ["b"]}]}}, builtin_list_strategy
+    )
     assert patched["spec"]["containers"][0]["command"] == ["b"]
 
 
