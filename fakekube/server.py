@@ -38,9 +38,9 @@ from .errors import StatusError
 from .faults import FaultInjector
 from .handlers import build_app
 from .kubelet import KubeletSettings, LocalKubelet, ProcessInfo
+from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
 from .podproxy import DEFAULT_TIMEOUT as DEFAULT_PROXY_TIMEOUT
 from .podproxy import PodProxy
-from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
 from .rbac import ALWAYS_ALLOW, MODES, AuthorizationCheck
 from .requestlog import RequestLog, RequestRecord
 from .resources import ResourceType
@@ -148,11 +148,13 @@ class FakeKube:
     server, as kube-apiserver's RBAC authorizer does (the default, ``AlwaysAllow``, lets every
     request through), and with it enforces owner references as OpenShift's
     OwnerReferencesPermissionEnforcement admission plugin does (``enforce_owner_references``
-    overrides that). ``pods/NAME:PORT/proxy/PATH`` forwards to the pod's address (see
-    ``podproxy``), waiting at most ``proxy_timeout`` seconds for it. The default kubeconfig is the administrator; ``write_kubeconfig(path,
+    overrides that). The default kubeconfig is the administrator; ``write_kubeconfig(path,
     user=...)`` writes one for another user, ``user=service_account_user(ns, name)`` one for a
     ServiceAccount (see ``authn``). ``tls=True`` serves HTTPS with a throwaway CA (in the
     kubeconfigs, and in ``ca_pem``): kubectl sends a kubeconfig's credentials over TLS only.
+
+    ``pods/NAME:PORT/proxy/PATH`` forwards to the pod's address (see ``podproxy``), waiting at
+    most ``proxy_timeout`` seconds to connect and for each read of the answer.
     """
 
     def __init__(

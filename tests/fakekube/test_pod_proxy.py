@@ -342,7 +342,7 @@ def test_kubectl_get_raw_reads_through_the_proxy(app: PodServer, tmp_path: Path)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["path"] == "/stats/requests"
         refused = subprocess.run(
-            [KUBECTL or "kubectl", "get", "--raw", f"/api/v1/namespaces/default/pods/x:1/proxy/"],
+            [KUBECTL or "kubectl", "get", "--raw", "/api/v1/namespaces/default/pods/x:1/proxy/"],
             env={"KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,
