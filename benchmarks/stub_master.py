@@ -20,7 +20,8 @@ Two halves:
    - ``POST /stop``: ``{"success": true, "message": "Test stopped"}``.
    - ``GET /stats/report``: a small HTML page (Locust's own is about 1 MB of inlined scripts).
 
-   ``StubMasters.sync(addresses)`` listens on new addresses and closes those no longer given;
+   ``StubMasters.sync(addresses)`` listens on new addresses and closes those no longer given
+   (``silence(address)`` keeps one closed, as a master whose web UI went away);
    ``follow(kube_url)`` keeps it in step with the master pods the API server lists (Running
    pods whose containers have ``--master`` among their args).
 
@@ -111,6 +112,8 @@ class StubMasters:
         self._template = template or json.loads(CAPTURE.read_text())
         self.masters: dict[str, StubMaster] = {}
         self._sites: dict[str, web.TCPSite] = {}
+        #: Addresses not to listen on again (a master whose web UI went away).
+        self.silenced: set[str] = set()
         self._runner: web.AppRunner | None = None
 
     def _master(self, request: web.Request) -> StubMaster:
@@ -164,8 +167,13 @@ class StubMasters:
         if site is not None:
             await site.stop()
 
+    async def silence(self, address: str) -> None:
+        """Stop answering on `address`, and never again, though its pod still runs."""
+        self.silenced.add(address)
+        await self.forget(address)
+
     async def sync(self, addresses: Iterable[str]) -> None:
-        wanted = set(addresses)
+        wanted = set(addresses) - self.silenced
         for address in set(self._sites) - wanted:
             await self.forget(address)
         for address in wanted - set(self._sites):

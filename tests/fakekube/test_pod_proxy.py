@@ -125,7 +125,11 @@ def test_get_forwards_path_query_and_headers_and_returns_the_pods_answer(
     response = http.get(
         f"{PODS}/{pod}/proxy/stats/requests",
         params={"a": "1", "b": "x y"},
-        headers={"Authorization": "Bearer secret", "X-Custom": "kept"},
+        headers={
+            "Authorization": "Bearer secret",
+            "Impersonate-User": "someone",
+            "X-Custom": "kept",
+        },
     )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
@@ -133,14 +137,17 @@ def test_get_forwards_path_query_and_headers_and_returns_the_pods_answer(
     assert seen["method"] == "GET"
     assert seen["path"] == "/stats/requests?a=1&b=x+y"
     assert seen["headers"]["x-custom"] == "kept"
-    assert "authorization" not in seen["headers"]  # consumed by the API server
+    # Consumed by the API server's authentication and impersonation.
+    assert "authorization" not in seen["headers"]
+    assert "impersonate-user" not in seen["headers"]
     assert seen["headers"]["x-forwarded-uri"] == f"{PODS}/{pod}/proxy/stats/requests"
     (record,) = [r for r in fakekube.requests if r.subresource == "proxy"]
-    assert (record.verb, record.resource, record.name, record.status_code) == (
+    assert (record.verb, record.resource, record.name, record.status_code, record.user) == (
         "get",
         "pods",
         pod,
         200,
+        "someone",
     )
 
 

@@ -17,7 +17,15 @@ import pytest
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import KubeConfig
 
-from benchmarks.stub_master import CAPTURE, STUB_REPOSITORY, StubMasters, follow, stub_images
+from benchmarks.stub_master import (
+    CAPTURE,
+    STUB_REPOSITORY,
+    StubMaster,
+    StubMasters,
+    follow,
+    master_addresses,
+    stub_images,
+)
 from fakekube import FakeKube, KubeletSettings
 from reconciler.runtime.kube_http import LocustWebApi, WebApiError, pod_proxy
 
@@ -141,7 +149,7 @@ async def test_a_master_nobody_answers_for_is_unreachable(
 ) -> None:
     pod = await running_master(node, stubs, "gone")
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
-    await stubs.forget(ip)  # the pod runs, but nothing listens on 8089 any more
+    await stubs.silence(ip)  # the pod runs, but nothing listens on 8089 any more
 
     with pytest.raises(WebApiError) as proxied:
         await LocustWebApi("default", name, client=client).get_json("/stats/requests")
@@ -207,3 +215,36 @@ def test_the_web_api_needs_its_client() -> None:
         LocustWebApi("default", "m")
     with pytest.raises(ValueError, match="without the proxy it needs http and pod_ip"):
         LocustWebApi("default", "m", via_proxy=False)
+
+
+def test_a_stub_masters_counts_grow_at_the_captured_rates_until_it_is_stopped() -> None:
+    template = json.loads(CAPTURE.read_text())
+    master = StubMaster(template, started=100.0)
+    early, later = master.payload(110.0), master.payload(120.0)
+    rows = [(row["name"], row["total_rps"]) for row in template["stats"][:-1]]
+    for (name, rate), row in zip(rows, later["stats"], strict=False):
+        assert (row["name"], row["num_requests"]) == (name, int(rate * 20))
+    assert later["stats"][-1]["num_requests"] == sum(
+        r["num_requests"] for r in later["stats"][:-1]
+    )
+    assert early["stats"][-1]["num_requests"] < later["stats"][-1]["num_requests"]
+    assert early["state"] == later["state"] == "running"
+    master.stopped_at = 120.0
+    assert master.payload(500.0)["stats"] == later["stats"]
+    assert (master.payload(500.0)["state"], master.payload(500.0)["user_count"]) == ("stopped", 0)
+
+
+def test_stub_masters_follow_running_master_pods_only() -> None:
+    def pod(phase: str, ip: str, *args: str) -> dict[str, Any]:
+        return {
+            "spec": {"containers": [{"name": "c", "args": list(args)}]},
+            "status": {"phase": phase, "podIP": ip},
+        }
+
+    pods = [
+        pod("Running", "127.1.0.2", "--master", "--master-port=5557"),
+        pod("Running", "127.1.0.3", "--worker"),
+        pod("Pending", "127.1.0.4", "--master"),
+        pod("Running", "", "--master"),
+    ]
+    assert master_addresses(pods) == ["127.1.0.2"]
