@@ -18,8 +18,8 @@ upgrade-aware proxy handler and its transport):
 - The path after ``/proxy`` is cleaned (``path.Join``: no ``.`` or ``..`` segments, no double
   slashes; a trailing slash kept), the query string, the body and the request headers are
   forwarded, except hop-by-hop headers and the credentials the apiserver consumed
-  (``Authorization``, ``Impersonate-*``); ``X-Forwarded-For``, ``-Host``, ``-Proto`` and
-  ``-Uri`` are added. ``.../proxy`` with no path at all answers 301 to ``.../proxy/``.
+  (``Authorization``, ``Impersonate-*``); ``X-Forwarded-For`` and ``X-Forwarded-Uri`` are
+  added. ``.../proxy`` with no path at all answers 301 to ``.../proxy/``.
 - The answer comes back as the pod sent it, streamed, with its status and headers (CORS headers
   removed, as the apiserver's transport removes them); redirects are passed on, not followed.
 - When the pod cannot be reached: 503 ServiceUnavailable ``error trying to reach service: dial tcp
@@ -164,8 +164,6 @@ def _forwarded_headers(request: web.Request, uri: str) -> list[tuple[str, str]]:
     headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
     headers.append(("X-Forwarded-For", f"{prior}, {peer}" if prior else peer))
     headers.append(("X-Forwarded-Uri", uri))
-    headers.append(("X-Forwarded-Host", request.host))
-    headers.append(("X-Forwarded-Proto", request.scheme))
     return headers
 
 
