@@ -127,7 +127,9 @@ RESULT_COLUMNS = [
 
 
 def test_v1_prints_upstreams_columns_and_the_verdict_and_results():
-    columns = served(crd_manifest(ConversionWebhook("op", "ops", 443, b"PEM")))["v1"]["additionalPrinterColumns"]
+    columns = served(crd_manifest(ConversionWebhook("op", "ops", 443, b"PEM")))["v1"][
+        "additionalPrinterColumns"
+    ]
 
     assert [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0)) for c in columns] == [
         ("master_cmd", "string", ".spec.masterCommandSeed", 0),
