@@ -54,14 +54,22 @@ class Breach:
             if self.entry_found:
                 return f"{threshold.metric} is not reported by this Locust release for {label}"
             return f"no requests for {label}"
-        if threshold.max is not None:
-            return f"{threshold.metric} {_shown(self.value)} > {_shown(threshold.max)} on {label}"
-        bound = threshold.min if threshold.min is not None else 0.0
-        return f"{threshold.metric} {_shown(self.value)} < {_shown(bound)} on {label}"
+        above = threshold.max is not None
+        bound = threshold.max if threshold.max is not None else threshold.min
+        value, limit = _shown(self.value, bound or 0.0)
+        return f"{threshold.metric} {value} {'>' if above else '<'} {limit} on {label}"
 
 
-def _shown(value: float) -> str:
-    """A number as a person reads it: 612, 12.5, 0.0024, 41.23."""
+def _shown(value: float, bound: float) -> tuple[str, str]:
+    """Both numbers as a person reads them (612, 12.5, 0.0024, 41.23), with more digits where
+    the short forms would look equal."""
+    short = _short(value), _short(bound)
+    if short[0] != short[1]:
+        return short
+    return f"{value:.12g}", f"{bound:.12g}"
+
+
+def _short(value: float) -> str:
     rounded = round(value, 4) if abs(value) < 1 else round(value, 2)
     if float(rounded).is_integer():
         return str(int(rounded))
