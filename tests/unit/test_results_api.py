@@ -1,5 +1,6 @@
 """Thresholds, results and the verdict in the API: what the API server (the fake, which refuses
-what Kubernetes refuses) accepts in a LocustTest's spec and status, and what `kubectl get` prints."""
+what Kubernetes refuses) accepts in a LocustTest's spec and status, and what `kubectl get`
+prints."""
 
 from __future__ import annotations
 
@@ -148,7 +149,8 @@ def test_kubectl_get_prints_the_verdict_and_wide_the_results(
 
     with httpx.Client(base_url=fakekube.url, timeout=10) as client:
         table = client.get(TESTS, headers=TABLE).json()
-    cells = dict(zip((c["name"] for c in table["columnDefinitions"]), table["rows"][0]["cells"]))
+    names = [c["name"] for c in table["columnDefinitions"]]
+    cells = dict(zip(names, table["rows"][0]["cells"], strict=True))
     priorities = {c["name"]: c["priority"] for c in table["columnDefinitions"]}
 
     assert (cells["Verdict"], cells["RPS"], cells["Fail%"], cells["P95"]) == (

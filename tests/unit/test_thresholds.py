@@ -121,7 +121,7 @@ def test_only_abort_on_fail_thresholds_abort_and_only_on_what_the_run_cannot_men
     ]
 
 
-# --- the verdict and the conditions ---------------------------------------------------------------
+# --- the verdict and the conditions --------------------------------------------------------------
 
 
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str, str]]:

@@ -44,12 +44,12 @@ class Shopper(HttpUser):
 
 
 class Target(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path == "/slow":
             time.sleep(0.2)
         self._answer(200)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._answer(404)
 
     def _answer(self, code: int) -> None:
