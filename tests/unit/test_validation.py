@@ -358,6 +358,19 @@ def test_parse_reads_thresholds_into_the_model():
     assert parse(v2_document()).thresholds == ()
 
 
+def test_the_thresholds_example_reads_and_passes_the_cel_rules():
+    document = yaml.safe_load(
+        (Path(__file__).parents[2] / "examples" / "locusttest-thresholds.yaml").read_text()
+    )
+
+    assert cel_violations(document) == []
+    assert parse(document).thresholds == (
+        Threshold("failRatio", max=0.01),
+        Threshold("rps", min=10.0),
+        Threshold("p95Ms", max=500.0, request="GET /", abort_on_fail=True),
+    )
+
+
 def test_parse_holds_the_rules_for_a_v1_test():
     document = {
         "apiVersion": "locust.io/v1",
