@@ -360,7 +360,7 @@ def test_parse_reads_thresholds_into_the_model():
 
 def test_the_thresholds_example_reads_and_passes_the_cel_rules():
     document = yaml.safe_load(
-        (Path(__file__).parents[2] / "examples" / "locusttest-thresholds.yaml").read_text()
+        (Path(__file__).parents[2] / "examples" / "thresholds" / "locusttest.yaml").read_text()
     )
 
     assert cel_violations(document) == []
