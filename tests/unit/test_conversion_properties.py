@@ -147,6 +147,8 @@ def from_schema(
     kind = node.get("type")
     if kind == "boolean":
         return st.booleans()
+    if kind == "number":
+        return st.integers(-1000, 1000) | st.floats(-1e6, 1e6, width=32)
     if kind == "integer":
         low = node.get("minimum", -(2**31) if node.get("format") == "int32" else -(2**53))
         high = node.get("maximum", 2**31 - 1 if node.get("format") == "int32" else 2**53)
@@ -212,6 +214,17 @@ def metadata(draw: st.DrawFn) -> dict[str, Any]:
     return meta
 
 
+def _small_status() -> st.SearchStrategy[dict[str, Any]]:
+    """Statuses of the schema, with at most one results entry: conversion copies the status
+    whatever it holds, and big statuses would crowd out the specs the properties are about."""
+    node = copy.deepcopy(V2_SCHEMA["properties"]["status"])
+    node["properties"]["results"]["properties"]["entries"]["maxItems"] = 1
+    return from_schema(node)
+
+
+STATUSES = _small_status()
+
+
 @st.composite
 def v2_tests(draw: st.DrawFn) -> dict[str, Any]:
     """A valid v2 LocustTest, sometimes in its stored form (with the schema's defaults)."""
@@ -220,13 +233,32 @@ def v2_tests(draw: st.DrawFn) -> dict[str, Any]:
     for mount in spec.get("volumeMounts") or ():
         if volumes:  # mounts must name a volume
             mount["name"] = draw(st.sampled_from(volumes))
+    for threshold in spec.get("thresholds") or ():
+        _make_valid(draw, threshold)
     if draw(st.booleans()):
         spec = schema.apply_defaults(spec, V2_SCHEMA["properties"]["spec"])
     test = {"apiVersion": V2, "kind": "LocustTest", "metadata": draw(metadata()), "spec": spec}
     if draw(st.booleans()):
-        test["status"] = draw(from_schema(V2_SCHEMA["properties"]["status"]))
+        test["status"] = draw(STATUSES)
     assume(parses(test))
     return test
+
+
+# Request entries as thresholds name them: "METHOD name", the name possibly with spaces.
+REQUESTS = st.builds(
+    "{} {}".format, st.sampled_from(["GET", "POST", "grpc"]), st.text(alphabet="ab/ -", min_size=1)
+)
+
+
+def _make_valid(draw: st.DrawFn, threshold: dict[str, Any]) -> None:
+    """Exactly one of max and min, and a request as "METHOD name" (rules the schema alone
+    cannot say, so the drawn values would rarely meet them)."""
+    if ("max" in threshold) == ("min" in threshold):
+        keep = draw(st.sampled_from(["max", "min"]))
+        threshold.pop("min" if keep == "max" else "max", None)
+        threshold.setdefault(keep, draw(from_schema({"type": "number"})))
+    if "request" in threshold:
+        threshold["request"] = draw(REQUESTS)
 
 
 @st.composite

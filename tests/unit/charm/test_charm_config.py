@@ -29,9 +29,7 @@ def test_every_reconciler_setting_is_an_option_or_set_by_the_charm():
         option_settings() | set(charm_config.FIXED_VARIABLES) | set(charm_config.NOT_OPTIONS)
     )
 
-    assert set(SETTINGS) - accounted == set(), (
-        "a new setting needs an option (or a reason)"
-    )
+    assert set(SETTINGS) - accounted == set(), "a new setting needs an option (or a reason)"
 
 
 def test_every_option_sets_exactly_one_setting_the_reconciler_reads():
