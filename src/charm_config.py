@@ -49,14 +49,16 @@ FIXED_VARIABLES = (
 )
 
 # Read by the reconciler but deliberately not options: their defaults suit every deployment, the
-# Lease timings must stay consistent with each other across units, and the pod health grace period
-# (upstream's fixed two minutes) is a knob for tests, not for users.
+# Lease timings must stay consistent with each other across units, the pod health grace period
+# (upstream's fixed two minutes) is a knob for tests, not for users, and results go through the
+# pod proxy, which works whatever network policies the cluster has.
 NOT_OPTIONS = (
     "MAX_CONCURRENT_RECONCILES",
     "LEASE_DURATION_SECONDS",
     "LEASE_RENEW_DEADLINE_SECONDS",
     "LEASE_RETRY_PERIOD_SECONDS",
     "POD_HEALTH_GRACE_SECONDS",
+    "RESULTS_VIA",
 )
 
 
@@ -126,6 +128,7 @@ class CharmConfig:
     kafka_credentials: Any = None
     log_level: str = "info"
     watch_namespaces: str = ""
+    results_interval_seconds: int = 10
 
     def plain_options(self) -> dict[str, Any]:
         """Every option except the secret, by option name."""

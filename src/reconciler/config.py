@@ -39,6 +39,7 @@ _FALSE = {"0", "f", "false"}
 DEFAULT_WEBHOOK_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RESULTS_VIA = ("proxy", "pod-ip")
 _Default = TypeVar("_Default", str, None)
 
 
@@ -150,6 +151,10 @@ class OperatorConfig:
     webhook_cert_dir: Path
     # How long pods may look unhealthy (pulling, crash-looping) before the test is marked Failed.
     pod_health_grace_seconds: int
+    # How often each running test's master is asked for its numbers, and how: through the API
+    # server's pod proxy (works from anywhere) or at the pod IP (in the cluster only).
+    results_interval_seconds: float = 10.0
+    results_via: str = "proxy"
     log_level: str = "INFO"
     watch_namespaces: tuple[str, ...] = ()
     health_port: int = 8081
@@ -207,6 +212,8 @@ class OperatorConfig:
             webhook_port=reader.integer("WEBHOOK_PORT", 9443, minimum=1, maximum=65535),
             webhook_cert_dir=Path(reader.text("WEBHOOK_CERT_DIR", DEFAULT_WEBHOOK_CERT_DIR)),
             pod_health_grace_seconds=reader.integer("POD_HEALTH_GRACE_SECONDS", 120, minimum=0),
+            results_interval_seconds=reader.number("RESULTS_INTERVAL_SECONDS", 10.0),
+            results_via=reader.choice("RESULTS_VIA", "proxy", RESULTS_VIA),
             log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, normalise=str.upper),
             watch_namespaces=reader.namespaces("WATCH_NAMESPACES"),
             health_port=reader.integer("HEALTH_PORT", 8081, minimum=0, maximum=65535),
@@ -243,6 +250,7 @@ class OperatorConfig:
             "webhooks": self.enable_webhooks,
             "watchNamespaces": list(self.watch_namespaces) or "all",
             "leaderElection": self.leader_election.enabled,
+            "resultsIntervalSeconds": self.results_interval_seconds,
         }
 
 

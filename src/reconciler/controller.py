@@ -36,6 +36,8 @@ from .status.conditions import (
     parse_time,
 )
 from .status.phase import Children, evaluate, final_status, invalid_status
+from .status.results import MASTER_NOT_RUNNING, Observation, Problem
+from .status.thresholds import verdict_event, verdict_status
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,17 @@ class ClusterView(Protocol):
     def pods(self, namespace: str, job_names: Sequence[str]) -> Sequence[Mapping[str, Any]]: ...
 
 
+class ResultsSource(Protocol):
+    """What the results poller last learnt from each test's master."""
+
+    def observation(self, key: TestKey) -> Observation | None: ...
+
+
+class _NoResults:
+    def observation(self, key: TestKey) -> Observation | None:
+        return None
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -116,12 +129,14 @@ class Reconciler:
         recorder: EventRecorder,
         view: ClusterView,
         clock: Callable[[], datetime] = _utcnow,
+        results: ResultsSource | None = None,
     ):
         self._client = client
         self._config = config
         self._recorder = recorder
         self._view = view
         self._clock = clock
+        self._results = results or _NoResults()
         # The status last written per test. While the cache shows a version from before that
         # write, its status is older than what the operator knows; starting from it would make
         # the same transition twice, with its events and log lines.
@@ -151,7 +166,10 @@ class Reconciler:
             spec = None
         if current.get("phase") in TERMINAL:
             # Nothing is created or healed for a finished test; its status only settles.
-            await self._commit(key, metadata, current, final_status(current, self._clock()))
+            settled = final_status(current, self._clock())
+            self._merge_results(key, spec, settled)
+            if await self._commit(key, metadata, current, settled):
+                self._record_verdict(subject, current, settled)
             return DONE
         created_generation = _created_generation(children.master_job)
         if (
@@ -187,17 +205,44 @@ class Reconciler:
             now=now,
             grace_seconds=self._config.pod_health_grace_seconds,
         )
+        self._merge_results(key, spec, result.status)
         if not await self._commit(key, metadata, current, result.status):
             return DONE
         # Recorded once the status is written: a failed write is retried, its events with it.
         for event in result.events:
             self._recorder.record(subject, event.type, event.reason, event.message)
+        self._record_verdict(subject, current, result.status)
         old_phase, new_phase = current.get("phase"), result.status.get("phase")
         if old_phase and old_phase != new_phase:
             log.info("LocustTest %s phase transition: %s -> %s", key, old_phase, new_phase)
         if result.requeue_after:
             return Result(requeue=True, after=result.requeue_after)
         return DONE
+
+    def _merge_results(self, key: TestKey, spec: TestSpec | None, status: dict[str, Any]) -> None:
+        """Put the poller's latest numbers, and the verdict on them, into `status`."""
+        if spec is None:
+            return  # an invalid new spec: what was judged stays as it was
+        observation = self._results.observation(key) or Observation()
+        results, problem = observation.results, observation.problem
+        has_final = results is not None and results.final
+        if status.get("phase") in TERMINAL and not has_final:
+            # Its master is gone: whatever it said last was not the end of the test.
+            results = None
+            if problem is None and (spec.thresholds or status.get("results")):
+                problem = Problem(
+                    MASTER_NOT_RUNNING, "the master ended before its final results could be read"
+                )
+        if results is None and problem is None and not spec.thresholds:
+            return
+        verdict_status(status, spec.thresholds, results, problem, self._clock())
+
+    def _record_verdict(
+        self, subject: InvolvedObject, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        event = verdict_event(before, after)
+        if event is not None:
+            self._recorder.record(subject, event.type, event.reason, event.message)
 
     def _current_status(
         self, key: TestKey, metadata: Mapping[str, Any], cached: Mapping[str, Any]

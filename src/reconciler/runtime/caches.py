@@ -77,6 +77,9 @@ class Caches:
     def informers(self) -> list[Informer]:
         return [*self.tests, *self.child_informers]
 
+    def all_tests(self) -> list[dict[str, Any]]:
+        return [test for informer in self.tests for test in informer.cache.values()]
+
     def test(self, key: TestKey) -> dict[str, Any] | None:
         return _lookup(self.tests, key)
 

@@ -27,8 +27,10 @@ from .caches import Caches
 from .events import EventRecorder
 from .kube_http import get_json
 from .leader import LeaderElector, LeadershipLost
+from .locusttest_metrics import LOCUSTTESTS
 from .metrics import CONTROLLER, RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL
 from .probes import Probes
+from .results import ResultsPoller
 from .webhook import ConversionWebhook
 from .workqueue import ShutDown, WorkQueue
 
@@ -170,12 +172,17 @@ class Operator:
         recorder = EventRecorder(client)
         recorder.start()
         caches = self.caches = Caches(client, config.watch_namespaces, self.queue.add)
-        reconciler = Reconciler(client, config, recorder, caches)
+        # In the cluster the master pods can be reached at their IPs, without the API server.
+        plain = httpx2.AsyncClient() if config.results_via == "pod-ip" else None
+        poller = ResultsPoller(client, config, caches, self.queue.add, recorder, http=plain)
+        reconciler = Reconciler(client, config, recorder, caches, results=poller)
         log.info("Watching %s", ", ".join(i.scope for i in caches.tests))
         watches = [
             asyncio.create_task(i.run(), name=f"informer {i.scope}") for i in caches.informers
         ]
         workers: list[asyncio.Task[None]] = []
+        polling: asyncio.Task[None] | None = None
+        LOCUSTTESTS.add_source(caches.all_tests)
         try:
             # Reconciling before every cache is filled would mistake children not yet listed
             # for deleted ones.
@@ -184,10 +191,16 @@ class Operator:
                 asyncio.create_task(self._work(reconciler), name=f"worker-{n}")
                 for n in range(config.max_concurrent_reconciles)
             ]
+            polling = asyncio.create_task(poller.run(), name="results poller")
             await asyncio.gather(*watches)
         finally:
-            for task in watches:
+            LOCUSTTESTS.remove_source(caches.all_tests)
+            for task in [*watches, *([polling] if polling else [])]:
                 task.cancel()
+            if polling:
+                await asyncio.gather(polling, return_exceptions=True)
+            if plain:
+                await plain.aclose()
             self.queue.shut_down()
             if workers:
                 _, late = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)

@@ -55,6 +55,14 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """What the poller last learnt from a test's master: its numbers, or why there are none."""
+
+    results: Results | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
 class Entry:
     """One row of Locust's statistics: a request entry, or the Aggregated row (the total)."""
 

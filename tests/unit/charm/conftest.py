@@ -130,8 +130,9 @@ EXPECTED_RULES = {
     ("locust.io", "locusttests/finalizers"): {"update"},
     ("", "services"): {"get", "list", "watch", "create", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
-    ("", "pods"): {"list", "watch"},
-    ("", "configmaps"): {"get"},
+    ("", "pods"): {"list", "watch", "delete"},
+    ("", "pods/proxy"): {"get", "create"},
+    ("", "configmaps"): {"get", "create"},
     ("", "events"): {"create", "patch", "list"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }

@@ -55,6 +55,7 @@ DEFAULT_ENV = {
     "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
     "LOG_LEVEL": "info",
     "WATCH_NAMESPACES": "",
+    "RESULTS_INTERVAL_SECONDS": "10",
     "LEADER_ELECTION": "true",
     "LEASE_NAME": APP,
     "LEASE_NAMESPACE": MODEL,
@@ -131,6 +132,7 @@ def test_customised_config_gives_the_exact_environment(ctx: testing.Context):
         "kafka-sasl-mechanism": "PLAIN",
         "log-level": "DEBUG",
         "watch-namespaces": "load,staging",
+        "results-interval-seconds": 30,
     }
 
     out = ctx.run(ctx.on.config_changed(), state(config=config))
@@ -155,6 +157,7 @@ def test_customised_config_gives_the_exact_environment(ctx: testing.Context):
         "KAFKA_SASL_MECHANISM": "PLAIN",
         "LOG_LEVEL": "DEBUG",
         "WATCH_NAMESPACES": "load,staging",
+        "RESULTS_INTERVAL_SECONDS": "30",
     }
 
 

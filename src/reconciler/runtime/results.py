@@ -1,0 +1,309 @@
+"""The results poller: reads every running test's numbers from its Locust master, beside the
+work queue and never inside a reconcile.
+
+Each tick it looks in the caches for tests whose master pod runs and whose final results are not
+in yet, and asks each master's web API for `/stats/requests` once per interval (with jitter, so
+that tests created together are not polled together, and a bound on polls in flight). What it
+learns is kept per test as an `Observation` and handed to the reconciler through the work queue:
+the reconciler stays the only writer of the status, and writes it only when the numbers change.
+
+Once Locust says `stopped`, the poller asks again a few seconds later, until two answers agree:
+workers send their last numbers after the master has stopped. That settled answer is the final
+snapshot; the poller then saves Locust's HTML report in a ConfigMap. A threshold with
+`abortOnFail` that is breached in two polls in a row stops the test through `/stop`; Locust then
+no longer quits by itself, so after the final snapshot the poller deletes the master pod, and
+the master tells its workers to quit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx2
+from lightkube import ApiError, AsyncClient
+from lightkube.resources.core_v1 import Pod
+
+from ..api.naming import ObjectKey, child_names
+from ..api.parse import parse
+from ..api.types import SpecError, TestSpec
+from ..config import OperatorConfig
+from ..resources.report import ReportTooLarge, build_report, report_name
+from ..status.conditions import NORMAL, WARNING, InvolvedObject, parse_time
+from ..status.results import (
+    INVALID_RESPONSE,
+    Observation,
+    Problem,
+    Results,
+    ResultsUnreadable,
+    parse_stats,
+    settled,
+)
+from ..status.thresholds import abort_breaches
+from .caches import Caches
+from .kube_http import LocustWebApi, WebApiError
+
+log = logging.getLogger(__name__)
+
+TestKey = ObjectKey
+# Workers report their last numbers up to 3 s after the master says it stopped.
+SETTLE_SECONDS = 3.5
+POLL_TIMEOUT_SECONDS = 5.0
+REPORT_TIMEOUT_SECONDS = 30.0
+MAX_CONCURRENT_POLLS = 8
+ABORT_AFTER_POLLS = 2  # a breach must last this many polls in a row before the test is stopped
+
+
+@dataclass
+class _Progress:
+    """The poller's memory of one test (one uid)."""
+
+    uid: str | None
+    due: float  # monotonic time of the next poll
+    observation: Observation | None = None
+    last: Results | None = None  # the previous answer, to tell when the numbers have settled
+    breached_polls: int = 0
+    aborted: bool = False
+    done: bool = False  # final snapshot in, report handled, master ended if it was aborted
+    polling: bool = False
+
+
+@dataclass(frozen=True)
+class _Target:
+    key: TestKey
+    test: dict[str, Any]
+    pod: dict[str, Any]
+
+
+@dataclass
+class ResultsPoller:
+    client: AsyncClient
+    config: OperatorConfig
+    caches: Caches
+    enqueue: Callable[[TestKey], None]
+    recorder: Any  # runtime.events.EventRecorder
+    clock: Callable[[], float] = time.monotonic
+    http: httpx2.AsyncClient | None = None  # for RESULTS_VIA=pod-ip
+    _progress: dict[TestKey, _Progress] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+    )
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def observation(self, key: TestKey) -> Observation | None:
+        """What the reconciler merges into the test's status."""
+        progress = self._progress.get(key)
+        return progress.observation if progress else None
+
+    async def run(self) -> None:
+        interval = self.config.results_interval_seconds
+        tick = min(1.0, interval / 4)
+        try:
+            while True:
+                self.poll_due()
+                await asyncio.sleep(tick)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def poll_due(self) -> None:
+        """Start a poll for every target that is due; forget the tests that are gone."""
+        now = self.clock()
+        present: set[TestKey] = set()
+        for target in self._targets():
+            present.add(target.key)
+            uid = target.test["metadata"].get("uid")
+            progress = self._progress.get(target.key)
+            if progress is None or progress.uid != uid:
+                first = now + random.uniform(0, self.config.results_interval_seconds)
+                progress = self._progress[target.key] = _Progress(uid, first)
+            if progress.done or progress.polling or progress.due > now:
+                continue
+            progress.polling = True
+            task = asyncio.create_task(self._poll(target, progress), name=f"results {target.key}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        for key in [k for k in self._progress if k not in present and self.caches.test(k) is None]:
+            del self._progress[key]
+
+    def _targets(self) -> Iterator[_Target]:
+        for informer in self.caches.tests:
+            for key, test in list(informer.cache.items()):
+                if test["metadata"].get("deletionTimestamp"):
+                    continue
+                pod = self._running_master(key)
+                if pod is not None:
+                    yield _Target(TestKey(*key), test, pod)
+
+    def _running_master(self, key: ObjectKey) -> dict[str, Any] | None:
+        job = child_names(key.name).master_job
+        for pod in self.caches.pods(key.namespace, [job]):
+            status = pod.get("status") or {}
+            deleting = (pod.get("metadata") or {}).get("deletionTimestamp")
+            if status.get("phase") == "Running" and status.get("podIP") and not deleting:
+                return pod
+        return None
+
+    def _web_api(self, target: _Target, timeout: float = POLL_TIMEOUT_SECONDS) -> LocustWebApi:
+        metadata = target.pod["metadata"]
+        if self.config.results_via == "pod-ip" and self.http is not None:
+            return LocustWebApi(
+                target.key.namespace,
+                metadata["name"],
+                pod_ip=target.pod["status"]["podIP"],
+                http=self.http,
+                via_proxy=False,
+                timeout=timeout,
+            )
+        return LocustWebApi(
+            target.key.namespace, metadata["name"], client=self.client, timeout=timeout
+        )
+
+    async def _poll(self, target: _Target, progress: _Progress) -> None:
+        try:
+            async with self._slots:
+                await self._poll_once(target, progress)
+        except Exception:  # a poll must never take the operator down
+            log.exception("Reading the results of LocustTest %s failed", target.key)
+            progress.due = self.clock() + self.config.results_interval_seconds
+        finally:
+            progress.polling = False
+
+    async def _poll_once(self, target: _Target, progress: _Progress) -> None:
+        interval = self.config.results_interval_seconds
+        progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
+        try:
+            spec: TestSpec | None = parse(target.test)
+        except SpecError:
+            spec = None
+        api = self._web_api(target)
+        try:
+            results = parse_stats(await api.get_json("/stats/requests"), _utcnow())
+        except WebApiError as error:
+            self._publish(
+                target.key, progress, Observation(problem=Problem(error.reason, error.message))
+            )
+            return
+        except ResultsUnreadable as error:
+            message = f"{api.pod}: /stats/requests: {error}"
+            self._publish(
+                target.key, progress, Observation(problem=Problem(INVALID_RESPONSE, message))
+            )
+            return
+        if results.stopped:
+            if settled(progress.last, results):
+                await self._finish(target, progress, spec, results)
+                return
+            progress.due = self.clock() + SETTLE_SECONDS
+        elif spec is not None and spec.thresholds:
+            await self._abort_if_breached(target, progress, spec, results, api)
+        progress.last = results
+        self._publish(target.key, progress, Observation(results=results))
+
+    async def _abort_if_breached(
+        self,
+        target: _Target,
+        progress: _Progress,
+        spec: TestSpec,
+        results: Results,
+        api: LocustWebApi,
+    ) -> None:
+        found = abort_breaches(spec.thresholds, results)
+        progress.breached_polls = progress.breached_polls + 1 if found else 0
+        if progress.aborted or progress.breached_polls < ABORT_AFTER_POLLS:
+            return
+        reasons = "; ".join(breach.message() for breach in found)
+        try:
+            await api.post("/stop")
+        except WebApiError as error:
+            log.warning("Could not stop LocustTest %s early: %s", target.key, error.message)
+            return
+        progress.aborted = True
+        progress.due = self.clock() + SETTLE_SECONDS
+        log.info("LocustTest %s stopped early (abortOnFail): %s", target.key, reasons)
+        self._record(target, WARNING, "TestAborted", f"Stopped early (abortOnFail): {reasons}")
+
+    async def _finish(
+        self, target: _Target, progress: _Progress, spec: TestSpec | None, results: Results
+    ) -> None:
+        status = target.test.get("status") or {}
+        final = results.as_final(parse_time(status.get("startTime")), _utcnow())
+        self._publish(target.key, progress, Observation(results=final))
+        if spec is not None:
+            await self._save_report(target, spec)
+        if progress.aborted:
+            await self._end_master(target)
+        progress.done = True
+
+    async def _save_report(self, target: _Target, spec: TestSpec) -> None:
+        try:
+            html = await self._web_api(target, REPORT_TIMEOUT_SECONDS).get_bytes("/stats/report")
+        except WebApiError as error:
+            self._record(target, WARNING, "ReportUnavailable", f"Locust's report: {error.message}")
+            return
+        try:
+            config_map = build_report(spec, html)
+        except ReportTooLarge as error:
+            self._record(target, WARNING, "ReportTooLarge", f"{error}: not kept")
+            return
+        name = report_name(spec.name)
+        try:
+            await self.client.create(config_map)
+        except ApiError as error:
+            if error.status.code == 409:
+                log.info("LocustTest %s: ConfigMap %s already exists", target.key, name)
+                return
+            self._record(
+                target, WARNING, "ReportNotSaved", f"ConfigMap {name}: {error.status.message}"
+            )
+            return
+        self._record(target, NORMAL, "ReportSaved", f"Locust's HTML report is in ConfigMap {name}")
+
+    async def _end_master(self, target: _Target) -> None:
+        name = target.pod["metadata"]["name"]
+        try:
+            await self.client.delete(Pod, name, namespace=target.key.namespace)
+        except ApiError as error:
+            if error.status.code != 404:
+                log.warning("Could not end the master %s of %s: %s", name, target.key, error)
+
+    def _publish(self, key: TestKey, progress: _Progress, observation: Observation) -> None:
+        """Keep the observation; wake the reconciler only when what it would write changes."""
+        if _comparable(observation) != _comparable(progress.observation):
+            progress.observation = observation
+            self.enqueue(key)
+        elif progress.observation is not None and observation.results is not None:
+            progress.observation = observation  # the same numbers, seen later
+
+    def _record(self, target: _Target, type_: str, reason: str, message: str) -> None:
+        metadata = target.test["metadata"]
+        subject = InvolvedObject(
+            api_version=target.test.get("apiVersion", "locust.io/v2"),
+            kind=target.test.get("kind", "LocustTest"),
+            namespace=target.key.namespace,
+            name=target.key.name,
+            uid=metadata.get("uid"),
+        )
+        self.recorder.record(subject, type_, reason, message)
+
+
+def _comparable(observation: Observation | None) -> Any:
+    """An observation without the time it was made: equal numbers need no new status."""
+    if observation is None:
+        return None
+    if observation.results is None:
+        return observation.problem
+    document = observation.results.to_status()
+    document.pop("observedAt")
+    return document
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
