@@ -50,6 +50,8 @@ VERDICTS = ("Passed", "Failed", "Inconclusive")
 AGGREGATED = "Aggregated"
 # How often run-test wait=true reads the test, and how long a call to Locust may take.
 POLL_SECONDS = 2.0
+# How often run-test wait=true logs new numbers when nothing else changed.
+PROGRESS_SECONDS = 10.0
 LOCUST_API_TIMEOUT = 10.0
 
 # Locust's run-time syntax (locust.util.timespan): whole seconds, or hours, minutes and seconds in
@@ -387,24 +389,41 @@ def wait_for_end(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Read the test until `finished`; return it. `log` gets each new progress line.
+    """Read the test until `finished`; return it.
 
-    WaitTimedOut after `timeout` seconds; ClusterError if the test goes away.
+    `log` gets a progress line at once when the phase or the verdict changes, or the first
+    results arrive, and otherwise when the numbers changed and PROGRESS_SECONDS have passed.
+    A read that fails for a reason that may pass (API server unavailable) is logged and tried
+    again. WaitTimedOut after `timeout` seconds; ClusterError if the test goes away or a read
+    is refused for good.
     """
     interval = POLL_SECONDS if poll_seconds is None else poll_seconds
     deadline = clock() + timeout
-    last = ""
+    line, milestone, logged_at, problem = "", None, 0.0, ""
+    status: Mapping[str, Any] = {}
     while True:
-        test = get_test(kube, app, name, namespace)
-        if test is None:
-            raise ClusterError(f"LocustTest {name} was deleted while waiting for it to end")
-        status = test.get("status") or {}
-        line = progress_line(status)
-        if line != last:
-            log(line)
-            last = line
-        if finished(status, with_thresholds):
-            return test
+        try:
+            test = get_test(kube, app, name, namespace)
+        except ClusterError as error:
+            if error.blocking:
+                raise
+            if error.message != problem:
+                log(f"Cannot read the test, trying again: {error.message}")
+            problem, test = error.message, None
+        else:
+            problem = ""
+            if test is None:
+                raise ClusterError(f"LocustTest {name} was deleted while waiting for it to end")
+            status = test.get("status") or {}
+            current = progress_line(status)
+            reached = (status.get("phase"), status.get("verdict"), bool(status.get("results")))
+            if current != line and (
+                reached != milestone or clock() - logged_at >= PROGRESS_SECONDS
+            ):
+                log(current)
+                line, milestone, logged_at = current, reached, clock()
+            if finished(status, with_thresholds):
+                return test
         remaining = deadline - clock()
         if remaining <= 0:
             if status.get("phase") in TERMINAL_PHASES:
@@ -412,8 +431,8 @@ def wait_for_end(
             else:
                 what, then = "it to end", f"it keeps running: stop it with stop-test name={name}"
             raise WaitTimedOut(
-                f"timed out after {timeout:g}s waiting for {what} (LocustTest {name}: {line}); "
-                f"{then}"
+                f"timed out after {timeout:g}s waiting for {what} (LocustTest {name}: "
+                f"{progress_line(status)}); {then}"
             )
         sleep(min(interval, remaining))
 
@@ -526,7 +545,7 @@ def delete_test(kube: lightkube.Client, app: str, name: str, namespace: str) -> 
 
 def kebab(name: str) -> str:
     """An action result key from a status field: p95Ms -> p95-ms, failRatio -> fail-ratio."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower().replace("_", "-")
 
 
 def _output(value: Any) -> Any:

@@ -193,3 +193,101 @@ def test_parameters_match_actions_yaml(action):
             assert field.default is dataclasses.MISSING, name
         else:
             assert field.default == param.get("default"), name
+
+
+# --- waiting -------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Cluster:
+    """Answers each read of the test with the next status (the last one stays)."""
+
+    def __init__(self, *statuses: dict):
+        self.statuses = list(statuses)
+
+    def list(self, resource, namespace=None, fields=None):
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return [
+            resource.from_dict(
+                {
+                    "apiVersion": "locust.io/v2",
+                    "kind": "LocustTest",
+                    "metadata": {"name": "smoke", "namespace": "load"},
+                    "spec": {},
+                    "status": status,
+                }
+            )
+        ]
+
+
+def numbers(rps: float) -> dict:
+    return {"phase": "Running", "results": {"users": 10, "rps": rps, "failures": 0}}
+
+
+def test_waiting_logs_milestones_at_once_and_new_numbers_now_and_then():
+    clock, logged = Clock(), []
+    cluster = Cluster(
+        {},
+        {"phase": "Running"},
+        numbers(10.0),  # read at 4 s
+        numbers(11.0),  # at 6 s, too soon after the first numbers: no line
+        *[numbers(11.0)] * 3,
+        numbers(12.0),  # at 14 s, 10 s after them
+        {"phase": "Succeeded", "results": {"users": 10, "rps": 12.0, "failures": 0}},
+    )
+
+    test = locust_runs.wait_for_end(
+        cluster,  # type: ignore[arg-type]
+        "app",
+        "smoke",
+        "load",
+        with_thresholds=False,
+        timeout=600,
+        log=logged.append,
+        poll_seconds=2,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+    assert test["status"]["phase"] == "Succeeded"
+    assert logged == [
+        "phase Pending",
+        "phase Running",
+        "phase Running, 10 users, 10 rps, 0 failures",
+        "phase Running, 10 users, 12 rps, 0 failures",
+        "phase Succeeded, 10 users, 12 rps, 0 failures",
+    ]
+
+
+def test_waiting_times_out_after_the_timeout():
+    clock, logged = Clock(), []
+
+    with pytest.raises(locust_runs.WaitTimedOut) as timed_out:
+        locust_runs.wait_for_end(
+            Cluster({"phase": "Succeeded"}),  # type: ignore[arg-type]
+            "app",
+            "smoke",
+            "load",
+            with_thresholds=True,
+            timeout=30,
+            log=logged.append,
+            poll_seconds=2,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+
+    assert timed_out.value.message == (
+        "timed out after 30s waiting for its verdict (LocustTest smoke: phase Succeeded); "
+        "see test-results name=smoke"
+    )
+    assert clock.now == 30

@@ -20,7 +20,7 @@ import locust_runs
 from fakekube.server import FakeKube
 from reconciler.crds import crd_manifest
 from tests.unit.charm.conftest import CRD, MODEL, established
-from tests.unit.charm.test_actions import condition, run_action
+from tests.unit.charm.test_actions import TRUST, condition, run_action
 
 V2 = "locust.io/v2"
 LOCUSTFILE = """\
@@ -517,6 +517,15 @@ def test_run_test_says_what_is_left_when_the_roll_back_fails(ctx: testing.Contex
     )
 
 
+def test_run_test_without_trust_asks_for_it(ctx: testing.Context, crd: FakeKube):
+    crd.faults.add(verb="create", resource="locusttests", status=403)
+
+    message = failed(ctx, "run-test", {"name": "smoke", "locustfile": LOCUSTFILE})
+
+    assert message == TRUST
+    assert (locust_tests_in(crd), config_maps_in(crd)) == ([], [])
+
+
 def test_run_test_without_the_crd_fails(ctx: testing.Context, kube: FakeKube):
     message = failed(ctx, "run-test", {"name": "smoke", "locustfile": LOCUSTFILE})
 
@@ -698,6 +707,31 @@ def test_run_test_times_out_and_leaves_the_test_running(
         "namespace": MODEL,
         "config-map": "smoke-locustfile",
     }
+
+
+def test_run_test_keeps_waiting_through_an_unavailable_api_server(
+    ctx: testing.Context, crd: FakeKube, operator
+):
+    # The first read while waiting (the second list: run-test lists once before creating).
+    crd.faults.add(
+        verb="list",
+        resource="locusttests",
+        status=503,
+        message="etcd leader changed",
+        skip=1,
+        times=1,
+    )
+    operator("smoke", (ended(), ""))
+
+    results = run_action(
+        ctx, "run-test", {"name": "smoke", "locustfile": LOCUSTFILE, "wait": True}
+    )
+
+    assert results["phase"] == "Succeeded"
+    assert (
+        "Cannot read the test, trying again: kubernetes API error 503 while reading LocustTest "
+        "smoke: etcd leader changed"
+    ) in ctx.action_logs
 
 
 def test_run_test_fails_when_the_test_is_deleted_while_waiting(
