@@ -18,8 +18,11 @@ from ops import testing
 
 import locust_runs
 from fakekube.server import FakeKube
+from reconciler.api.parse import parse
+from reconciler.config import OperatorConfig
 from reconciler.crds import crd_manifest
-from tests.unit.charm.conftest import CRD, MODEL, established
+from reconciler.resources import build_children, to_dict
+from tests.unit.charm.conftest import CRD, MODEL, default_env, established
 from tests.unit.charm.test_actions import TRUST, condition, run_action
 
 V2 = "locust.io/v2"
@@ -286,6 +289,20 @@ def test_run_test_creates_the_test_and_its_locustfile_config_map(
     ]
     # The test first, then its ConfigMap (which needs the test's uid).
     assert writes(crd) == [("create", "locusttests"), ("create", "configmaps")]
+
+
+def test_the_operator_mounts_the_locustfile_run_test_stored(ctx: testing.Context, crd: FakeKube):
+    run_action(ctx, "run-test", {"name": "smoke", "locustfile": LOCUSTFILE, "users": 10})
+    test = crd.get(V2, "LocustTest", "smoke", namespace=MODEL)
+
+    _, master, _ = build_children(parse(test), OperatorConfig.from_env(default_env()))
+
+    pod = to_dict(master)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v.get("configMap", {}).get("name") for v in pod["volumes"]}
+    locust = next(c for c in pod["containers"] if c["name"] == "smoke-master")
+    mounts = {m["mountPath"]: volumes.get(m["name"]) for m in locust["volumeMounts"]}
+    assert mounts["/lotest/src"] == "smoke-locustfile"
+    assert locust["args"][:3] == ["--locustfile", "/lotest/src/locustfile.py", "--users"]
 
 
 def test_the_locustfile_config_map_goes_with_its_test(ctx: testing.Context, crd: FakeKube):
