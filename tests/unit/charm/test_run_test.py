@@ -84,7 +84,11 @@ def contract_crd() -> dict:
                 {
                     "type": "array",
                     "maxItems": 20,
-                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "items": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {"abortOnFail": {"type": "boolean", "default": False}},
+                    },
                 },
             )
         status = properties["status"]["properties"]
@@ -273,9 +277,9 @@ def test_run_test_creates_the_test_and_its_locustfile_config_map(
     assert test["spec"]["worker"]["replicas"] == 3
     assert test["spec"]["testFiles"]["configMapRef"] == "smoke-locustfile"
     assert test["spec"]["thresholds"] == [
-        {"metric": "p95Ms", "max": 500},
-        {"metric": "failRatio", "max": 0.01},
-        {"metric": "rps", "min": 50, "request": "GET /api"},
+        {"metric": "p95Ms", "max": 500, "abortOnFail": False},
+        {"metric": "failRatio", "max": 0.01, "abortOnFail": False},
+        {"metric": "rps", "min": 50, "request": "GET /api", "abortOnFail": False},
     ]
     config_map = crd.get("v1", "ConfigMap", "smoke-locustfile", namespace=MODEL)
     assert config_map["data"] == {"locustfile.py": LOCUSTFILE}
@@ -543,6 +547,16 @@ def test_run_test_without_trust_asks_for_it(ctx: testing.Context, crd: FakeKube)
     assert (locust_tests_in(crd), config_maps_in(crd)) == ([], [])
 
 
+def test_run_test_in_a_missing_namespace_fails_in_one_line(ctx: testing.Context, crd: FakeKube):
+    message = failed(
+        ctx, "run-test", {"name": "smoke", "namespace": "absent", "locustfile": LOCUSTFILE}
+    )
+
+    assert message == (
+        'kubernetes API error 404 while creating LocustTest smoke: namespaces "absent" not found'
+    )
+
+
 def test_run_test_without_the_crd_fails(ctx: testing.Context, kube: FakeKube):
     message = failed(ctx, "run-test", {"name": "smoke", "locustfile": LOCUSTFILE})
 
@@ -585,7 +599,13 @@ def test_run_test_waits_for_a_passed_verdict(ctx: testing.Context, crd: FakeKube
     assert results["results"]["fail-ratio"] == 0.0024
     assert results["results"]["entry-0"]["name"] == "/checkout"
     assert results["thresholds"] == {
-        "threshold-0": {"metric": "p95Ms", "max": 1000, "value": 612, "met": True}
+        "threshold-0": {
+            "metric": "p95Ms",
+            "max": 1000,
+            "abort-on-fail": False,
+            "value": 612,
+            "met": True,
+        }
     }
     assert results["conditions"]["thresholds-met"]["reason"] == "ThresholdsPassed"
     assert ctx.action_logs == [
@@ -615,6 +635,7 @@ def test_run_test_fails_on_a_failed_verdict_with_the_breach(
     assert results["thresholds"]["threshold-0"] == {
         "metric": "p95Ms",
         "max": 500,
+        "abort-on-fail": False,
         "value": 612,
         "met": False,
     }
@@ -655,6 +676,7 @@ def test_run_test_fails_on_an_inconclusive_verdict(ctx: testing.Context, crd: Fa
     assert ctx.action_results["thresholds"]["threshold-0"] == {
         "metric": "rps",
         "min": 5,
+        "abort-on-fail": False,
         "met": False,
     }
 
@@ -965,12 +987,25 @@ def test_test_results_shows_results_verdict_thresholds_and_report(
                 "metric": "p95Ms",
                 "max": 500,
                 "request": "GET /checkout",
+                "abort-on-fail": False,
                 "value": 612,
                 "met": False,
             },
-            "threshold-1": {"metric": "failRatio", "max": 0.01, "value": 0.0024, "met": True},
+            "threshold-1": {
+                "metric": "failRatio",
+                "max": 0.01,
+                "abort-on-fail": False,
+                "value": 0.0024,
+                "met": True,
+            },
             # No such request in the results: not met.
-            "threshold-2": {"metric": "rps", "min": 50, "request": "POST /cart", "met": False},
+            "threshold-2": {
+                "metric": "rps",
+                "min": 50,
+                "request": "POST /cart",
+                "abort-on-fail": False,
+                "met": False,
+            },
         },
         "conditions": {
             "results-available": {
@@ -1004,7 +1039,9 @@ def test_test_results_as_json_is_the_whole_document_in_one_string(
     document = json.loads(results["results"])
     assert document["results"] == RESULTS
     assert document["verdict"] == "Passed"
-    assert document["thresholds"] == [{"metric": "p95Ms", "max": 1000, "value": 612, "met": True}]
+    assert document["thresholds"] == [
+        {"metric": "p95Ms", "max": 1000, "abortOnFail": False, "value": 612, "met": True}
+    ]
     assert "reportConfigMap" not in document
 
 
