@@ -487,6 +487,7 @@ def builtin_resource_types() -> list[ResourceType]:
             categories=("all",),
             has_status=True,
             get_subresources=("log",),
+            connect_subresources=("proxy",),
         ),
         ResourceType(
             "",

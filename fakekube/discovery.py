@@ -85,6 +85,16 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         }
         for subresource in rt.get_subresources
     ]
+    entries += [
+        {
+            "name": f"{rt.plural}/{subresource}",
+            "singularName": "",
+            "namespaced": rt.namespaced,
+            "kind": f"{rt.kind}ProxyOptions",
+            "verbs": ["create", "delete", "get", "patch", "update"],
+        }
+        for subresource in rt.connect_subresources
+    ]
     return entries
 
 

@@ -28,6 +28,7 @@ from .faults import FaultInjector, FaultRule
 from .fieldvalidation import FieldValidation
 from .openapi import Document, OpenApiPublisher
 from .patch import APPLY_PATCH, JSON_PATCH
+from .podproxy import PodProxy, resource_location, split_scheme_name_port
 from .protobuf import PROTOBUF
 from .protobuf import decode as decode_protobuf
 from .rbac import Attributes, forbidden
@@ -144,10 +145,11 @@ async def _read_limited(request: web.Request) -> bytes:
 class ApiHandler:
     """Routes every request: discovery, health, then resource requests by verb."""
 
-    def __init__(self, api: ApiServer, log: RequestLog, faults: FaultInjector):
+    def __init__(self, api: ApiServer, log: RequestLog, faults: FaultInjector, proxy: PodProxy):
         self._api = api
         self._log = log
         self._faults = faults
+        self._proxy = proxy
         # The documents describe the fake's own version, whatever /version is set to report.
         own = version_info(DEFAULT_KUBERNETES_VERSION)
         self._openapi = OpenApiPublisher(api.resources, int(own["minor"]), own["gitVersion"])
@@ -289,6 +291,7 @@ class ApiHandler:
             raise StatusError.no_such_route()
         allowed = {"status": rt.has_status, "finalize": info.resource == "namespaces", "": True}
         allowed.update(dict.fromkeys(rt.get_subresources, True))
+        allowed.update(dict.fromkeys(rt.connect_subresources, True))
         if not allowed.get(info.subresource, False):
             raise StatusError.no_such_route()
         return rt, namespace
@@ -298,6 +301,8 @@ class ApiHandler:
         if rt.deprecation_warning:
             request[DEPRECATION] = rt.deprecation_warning
         method, name = request.method, info.path_name
+        if info.subresource in rt.connect_subresources:
+            return await self._pod_proxy(request, info, rt, namespace or "")
         if info.subresource and method not in ("GET", "PUT", "PATCH"):
             raise StatusError.method_not_allowed()
         if info.verb not in rt.verbs:
@@ -348,6 +353,23 @@ class ApiHandler:
                 else self._delete_collection(request, rt, namespace)
             )
         raise StatusError.method_not_allowed()
+
+    async def _pod_proxy(
+        self, request: web.Request, info: RequestInfo, rt: ResourceType, namespace: str
+    ) -> web.StreamResponse:
+        """``pods/<name>[:<port>]/proxy/<path>``: see ``podproxy``."""
+        scheme, name, port = split_scheme_name_port(info.path_name)
+        target = resource_location(self._api.get(rt, namespace, name), scheme, port)
+        prefix = f"/api/v1/namespaces/{namespace}/pods/{info.path_name}/proxy"
+        rest = request.path[len(prefix) :] if request.path.startswith(prefix) else ""
+        subpath = rest[1:] if rest.startswith("/") else None
+
+        def answering(status: int) -> None:
+            # Logged as the answer starts: a client that has it finds it in the log.
+            self._log.record(request.method, info, status, user_name(request), request.query)
+            request[LOGGED] = True
+
+        return await self._proxy.forward(request, target, subpath, answering)
 
     def _pod_log(self, request: web.Request, namespace: str, name: str) -> web.Response:
         """``GET pods/<name>/log``: plain text, ``container``, ``tailLines`` and ``limitBytes``.
@@ -677,8 +699,11 @@ class ApiHandler:
         )
 
 
-def build_app(api: ApiServer, log: RequestLog, faults: FaultInjector) -> web.Application:
+def build_app(
+    api: ApiServer, log: RequestLog, faults: FaultInjector, proxy: PodProxy | None = None
+) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_route("*", "/{path:.*}", ApiHandler(api, log, faults).handle)
+    handler = ApiHandler(api, log, faults, proxy or PodProxy())
+    app.router.add_route("*", "/{path:.*}", handler.handle)
     app.on_response_prepare.append(_send_deprecation_warning)
     return app

@@ -103,6 +103,8 @@ class ResourceType:
     has_status: bool = False
     #: Read-only subresources served besides status (``log`` for pods).
     get_subresources: tuple[str, ...] = ()
+    #: Connect subresources that forward any method somewhere else (``proxy`` for pods).
+    connect_subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = STANDARD_VERBS
     #: Where the objects live when another group serves them too (events.k8s.io Events).
     storage: GroupResource | None = None

@@ -39,6 +39,8 @@ from .faults import FaultInjector
 from .handlers import build_app
 from .kubelet import KubeletSettings, LocalKubelet, ProcessInfo
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, clone
+from .podproxy import DEFAULT_TIMEOUT as DEFAULT_PROXY_TIMEOUT
+from .podproxy import PodProxy
 from .rbac import ALWAYS_ALLOW, MODES, AuthorizationCheck
 from .requestlog import RequestLog, RequestRecord
 from .resources import ResourceType
@@ -150,6 +152,9 @@ class FakeKube:
     user=...)`` writes one for another user, ``user=service_account_user(ns, name)`` one for a
     ServiceAccount (see ``authn``). ``tls=True`` serves HTTPS with a throwaway CA (in the
     kubeconfigs, and in ``ca_pem``): kubectl sends a kubeconfig's credentials over TLS only.
+
+    ``pods/NAME:PORT/proxy/PATH`` forwards to the pod's address (see ``podproxy``), waiting at
+    most ``proxy_timeout`` seconds to connect and for each read of the answer.
     """
 
     def __init__(
@@ -162,6 +167,7 @@ class FakeKube:
         authorization: str = ALWAYS_ALLOW,
         enforce_owner_references: bool | None = None,
         tls: bool = False,
+        proxy_timeout: float = DEFAULT_PROXY_TIMEOUT,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"fakekube only listens on loopback addresses, not {host}")
@@ -178,6 +184,7 @@ class FakeKube:
         self._kubelet_settings = kubelet
         self._history_limit = history_limit
         self._log = RequestLog()
+        self._proxy = PodProxy(proxy_timeout)
         self._api: ApiServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -193,6 +200,15 @@ class FakeKube:
     @kubernetes_version.setter
     def kubernetes_version(self, version: str) -> None:
         self._call(lambda api: setattr(api, "kubernetes_version", version))
+
+    @property
+    def proxy_timeout(self) -> float:
+        """How long the pod proxy waits to connect to a pod, and for each read of its answer."""
+        return self._proxy.timeout
+
+    @proxy_timeout.setter
+    def proxy_timeout(self, seconds: float) -> None:
+        self._proxy.timeout = seconds
 
     @property
     def url(self) -> str:
@@ -235,7 +251,7 @@ class FakeKube:
             self._api.enable_kubelet(self._kubelet_settings)
         # handler_cancellation ends a watch handler (and drops its watcher) when its client goes away.
         self._runner = web.AppRunner(
-            build_app(self._api, self._log, self.faults),
+            build_app(self._api, self._log, self.faults, self._proxy),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=1.0,
@@ -258,6 +274,7 @@ class FakeKube:
                 await self._api.kubelet.shutdown()
             self._api.store.close_watches()
             await self._runner.cleanup()
+            await self._proxy.close()
 
         asyncio.run_coroutine_threadsafe(shut_down(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)

@@ -83,8 +83,11 @@ def test_both_versions_have_the_status_subresource_and_schema():
         "startTime",
         "completionTime",
         "conditions",
+        "results",
+        "verdict",
     }
     assert v2["properties"]["phase"]["enum"] == ["Pending", "Running", "Succeeded", "Failed"]
+    assert v2["properties"]["verdict"]["enum"] == ["Passed", "Failed", "Inconclusive"]
     conditions = v2["properties"]["conditions"]
     assert (conditions["x-kubernetes-list-type"], conditions["x-kubernetes-list-map-keys"]) == (
         "map",
@@ -108,9 +111,59 @@ def test_v2_prints_upstreams_columns():
         ("Phase", "string", ".status.phase", 0),
         ("Workers", "integer", ".spec.worker.replicas", 0),
         ("Connected", "integer", ".status.connectedWorkers", 0),
+        ("Verdict", "string", ".status.verdict", 0),
         ("Image", "string", ".spec.image", 1),
+        *RESULT_COLUMNS,
         ("Age", "date", ".metadata.creationTimestamp", 0),
     ]
+
+
+# What `kubectl get -o wide` adds from the results, in both versions.
+RESULT_COLUMNS = [
+    ("RPS", "number", ".status.results.rps", 1),
+    ("Fail%", "number", ".status.results.failPercent", 1),
+    ("P95", "number", ".status.results.p95Ms", 1),
+]
+
+
+def test_v1_prints_upstreams_columns_and_the_verdict_and_results():
+    columns = served(crd_manifest(ConversionWebhook("op", "ops", 443, b"PEM")))["v1"][
+        "additionalPrinterColumns"
+    ]
+
+    assert [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0)) for c in columns] == [
+        ("master_cmd", "string", ".spec.masterCommandSeed", 0),
+        ("worker_replica_count", "integer", ".spec.workerReplicas", 0),
+        ("Image", "string", ".spec.image", 0),
+        ("Verdict", "string", ".status.verdict", 0),
+        *RESULT_COLUMNS,
+        ("Age", "date", ".metadata.creationTimestamp", 0),
+    ]
+
+
+def test_the_results_schema_types_counters_as_int64_and_bounds_the_entries():
+    status = crd_manifest()["spec"]["versions"][1]["schema"]["openAPIV3Schema"]["properties"]
+    results = status["status"]["properties"]["results"]["properties"]
+    entry = results["entries"]["items"]["properties"]
+
+    assert results["entries"]["maxItems"] == 20
+    for fields in (results, entry):
+        for counter in ("requests", "failures"):
+            assert (fields[counter]["type"], fields[counter]["format"]) == ("integer", "int64")
+        for number in ("rps", "avgMs", "p50Ms", "p95Ms", "p99Ms", "maxMs"):
+            assert fields[number]["type"] == "number"
+    assert set(results) == {
+        *("observedAt", "state", "final", "users", "workers", "requests", "failures"),
+        *("failRatio", "failPercent", "rps", "avgMs", "p50Ms", "p95Ms", "p99Ms", "maxMs"),
+        "entries",
+    }
+    assert set(entry) == {"method", "name", "requests", "failures", "rps"} | {
+        "avgMs",
+        "p50Ms",
+        "p95Ms",
+        "p99Ms",
+        "maxMs",
+    }
 
 
 def test_without_a_webhook_only_v2_is_served_and_nothing_converts():

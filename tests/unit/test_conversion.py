@@ -569,11 +569,20 @@ def full_v2_test() -> dict[str, Any]:
         volumeMounts=[{"name": "data", "mountPath": "/data", "target": "worker"}],
         security={"podSecurityContext": {"runAsNonRoot": True}},
         observability={"openTelemetry": {"enabled": True, "endpoint": "otel:4317"}},
+        thresholds=[
+            {"metric": "p95Ms", "max": 500, "request": "GET /checkout", "abortOnFail": True},
+            {"metric": "rps", "min": 12.5},
+        ],
     )
     test["metadata"].update(
         namespace="ns", uid="u-1", resourceVersion="9", generation=2, labels={"team": "a"}
     )
-    test["status"] = {"phase": "Running", "connectedWorkers": 3}
+    test["status"] = {
+        "phase": "Running",
+        "connectedWorkers": 3,
+        "verdict": "Failed",
+        "results": {"final": True, "requests": 1234, "p95Ms": 612, "entries": []},
+    }
     return schema_defaults(test)
 
 
@@ -640,6 +649,19 @@ def test_a_v2_spec_v1_says_fully_gets_no_annotation():
     v2 = convert(v1_test(workerReplicas=2, configMap="tests"), V2)
 
     assert "annotations" not in convert(v2, V1)["metadata"]
+
+
+def test_thresholds_v1_cannot_say_survive_a_patch_through_v1():
+    v2 = schema_defaults(v2_test("checkout", thresholds=[{"metric": "failRatio", "max": 0.01}]))
+    v1 = v1_view(v2)
+    assert "thresholds" not in v1["spec"]
+    v1["metadata"]["labels"] = {"patched": "yes"}
+
+    back = convert(v1, V2)
+
+    assert back["spec"]["thresholds"] == [
+        {"metric": "failRatio", "max": 0.01, "abortOnFail": False}
+    ]
 
 
 def test_a_label_patch_through_v1_keeps_the_whole_v2_spec():

@@ -78,7 +78,9 @@ REFUSED = [
         id="volume-source-wrong-type",
     ),
     pytest.param(
-        mounted({"name": "data", "configMap": {"name": "x", "items": [{"key": "a", "mode": "x"}]}}),
+        mounted(
+            {"name": "data", "configMap": {"name": "x", "items": [{"key": "a", "mode": "x"}]}}
+        ),
         'spec.volumes[0].configMap.items[0].mode: Invalid value: "string"',
         id="nested-field-wrong-type",
     ),
@@ -153,7 +155,7 @@ REFUSED = [
     ),
     pytest.param(
         {"scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}},
-        "spec.scheduling.tolerations[0].operator: Invalid value: \"v\": value must be empty when "
+        'spec.scheduling.tolerations[0].operator: Invalid value: "v": value must be empty when '
         "`operator` is 'Exists'",
         id="toleration-exists-with-value",
     ),
@@ -163,8 +165,11 @@ REFUSED = [
         id="toleration-operator",
     ),
     pytest.param(
-        {"scheduling": {"tolerations": [{"key": "k", "effect": "NoSchedule",
-                                         "tolerationSeconds": 5}]}},
+        {
+            "scheduling": {
+                "tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]
+            }
+        },
         "effect must be 'NoExecute' when `tolerationSeconds` is set",
         id="toleration-seconds",
     ),
@@ -217,8 +222,7 @@ ACCEPTED = [
     pytest.param(
         {"scheduling": {"tolerations": [{"operator": "Exists"}]}}, id="tolerate-everything"
     ),
-    pytest.param(mounted({"name": "data", "persistentVolumeClaim": {"claimName": "c"}}),
-                 id="pvc"),
+    pytest.param(mounted({"name": "data", "persistentVolumeClaim": {"claimName": "c"}}), id="pvc"),
 ]
 
 

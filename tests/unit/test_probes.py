@@ -19,8 +19,10 @@ async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
 
 async def test_readyz_follows_the_readiness_check_and_healthz_stays_up():
     state = {"ready": False}
-    probes = Probes(alive=lambda: (True, "ok"),
-                    ready=lambda: (state["ready"], "ok" if state["ready"] else "waiting"))
+    probes = Probes(
+        alive=lambda: (True, "ok"),
+        ready=lambda: (state["ready"], "ok" if state["ready"] else "waiting"),
+    )
     health, metrics = free_port(), free_port()
     await probes.start(health, metrics, host="127.0.0.1")
     try:

@@ -283,7 +283,7 @@ INVALID = {
     ),
     "70-character namespace": (
         set_field("metadata.namespace", "n" * 70),
-        "metadata.namespace: Invalid value: \"nnnnnnnnnnnnnnnnnnnn...\" (70 characters): must be "
+        'metadata.namespace: Invalid value: "nnnnnnnnnnnnnnnnnnnn..." (70 characters): must be '
         "no more than 63 characters",
     ),
     "unknown version": (

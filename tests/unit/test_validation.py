@@ -27,6 +27,7 @@ from reconciler.api.types import (
     SecretMount,
     SpecError,
     TestSpec,
+    Threshold,
     UserVolumeMount,
 )
 from reconciler.api.parse import parse
@@ -301,6 +302,75 @@ def test_parse_raises_the_first_problem():
         parse(document)
 
 
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        (
+            [{"metric": "rps", "min": 1}, {"metric": "p95Ms"}],
+            "spec.thresholds[1]: set exactly one",
+        ),
+        ([{"metric": "p95Ms", "max": 1, "min": 2}], "spec.thresholds[0]: set exactly one of"),
+        (
+            [{"metric": "p95Ms", "max": 1, "request": "GET"}],
+            'spec.thresholds[0].request: must be "METHOD name"',
+        ),
+        ([{"metric": "p90Ms", "max": 1}], 'spec.thresholds[0].metric: Unsupported value: "p90Ms"'),
+        ([{"metric": "rps", "max": "10"}], "spec.thresholds[0].max: Invalid value: "),
+    ],
+)
+def test_parse_refuses_a_bad_threshold_naming_it(thresholds: list, message: str):
+    with pytest.raises(SpecError) as raised:
+        parse(v2_document(thresholds=thresholds))
+
+    assert str(raised.value).startswith(message)
+
+
+def test_validate_holds_the_threshold_rules_on_the_model():
+    # What a v1 test brings through its annotation reaches the model without the CEL rules.
+    bad = spec(
+        thresholds=(
+            Threshold("p95Ms", max=1.0),
+            Threshold("p95Ms"),
+            Threshold("nonsense", min=1.0, request="/x"),
+        )
+    )
+
+    assert validate(bad) == [
+        "spec.thresholds[1]: set exactly one of max or min",
+        'spec.thresholds[2].metric: Unsupported value: "nonsense": supported values: '
+        '"requests", "failures", "failRatio", "rps", "avgMs", "p50Ms", "p95Ms", "p99Ms", "maxMs"',
+        'spec.thresholds[2].request: must be "METHOD name"',
+    ]
+
+
+def test_parse_reads_thresholds_into_the_model():
+    document = v2_document(
+        thresholds=[
+            {"metric": "p95Ms", "max": 500, "request": "GET /checkout", "abortOnFail": True},
+            {"metric": "requests", "min": 1000},
+        ]
+    )
+
+    assert parse(document).thresholds == (
+        Threshold("p95Ms", max=500.0, request="GET /checkout", abort_on_fail=True),
+        Threshold("requests", min=1000.0),
+    )
+    assert parse(v2_document()).thresholds == ()
+
+
+def test_the_thresholds_example_reads_and_passes_the_cel_rules():
+    document = yaml.safe_load(
+        (Path(__file__).parents[2] / "examples" / "thresholds" / "locusttest.yaml").read_text()
+    )
+
+    assert cel_violations(document) == []
+    assert parse(document).thresholds == (
+        Threshold("failRatio", max=0.01),
+        Threshold("rps", min=10.0),
+        Threshold("p95Ms", max=500.0, request="GET /", abort_on_fail=True),
+    )
+
+
 def test_parse_holds_the_rules_for_a_v1_test():
     document = {
         "apiVersion": "locust.io/v1",
@@ -486,6 +556,32 @@ CEL_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "OpenTelemetry without an endpoint": (
         {"observability": {"openTelemetry": {"enabled": True}}},
         ["observability.openTelemetry.endpoint is required when OpenTelemetry is enabled"],
+    ),
+    "thresholds with max or min, on the total or on a request": (
+        {
+            "thresholds": [
+                {"metric": "p95Ms", "max": 500, "request": "GET /checkout"},
+                {"metric": "rps", "min": 50},
+                {"metric": "p99Ms", "max": 900, "request": "grpc Shop Checkout"},
+            ]
+        },
+        [],
+    ),
+    "a threshold with neither max nor min": (
+        {"thresholds": [{"metric": "p95Ms"}]},
+        ["set exactly one of max or min"],
+    ),
+    "a threshold with both max and min": (
+        {"thresholds": [{"metric": "p95Ms", "max": 1, "min": 0}]},
+        ["set exactly one of max or min"],
+    ),
+    "a threshold on a request without its method": (
+        {"thresholds": [{"metric": "p95Ms", "max": 1, "request": "/checkout"}]},
+        ['must be "METHOD name"'],
+    ),
+    "a threshold on a request with a method only": (
+        {"thresholds": [{"metric": "p95Ms", "max": 1, "request": "GET "}]},
+        ['must be "METHOD name"'],
     ),
     "OpenTelemetry with an empty endpoint": (
         {"observability": {"openTelemetry": {"enabled": True, "endpoint": ""}}},

@@ -27,6 +27,7 @@ from .types import (
     SecretMount,
     SpecError,
     TestSpec,
+    Threshold,
     UserVolumeMount,
 )
 from .validation import validate
@@ -159,6 +160,7 @@ def _test_spec(obj: Mapping[str, Any], *, api_version: str, namespace: str) -> T
         pod_security_context=security.get("podSecurityContext"),
         container_security_context=security.get("containerSecurityContext"),
         open_telemetry=_open_telemetry(otel) if otel else OpenTelemetry(),
+        thresholds=tuple(_threshold(item) for item in spec.get("thresholds") or ()),
     )
 
 
@@ -206,3 +208,18 @@ def _open_telemetry(otel: Mapping[str, Any]) -> OpenTelemetry:
         insecure=otel["insecure"],
         extra_env=_frozen(otel.get("extraEnvVars")),
     )
+
+
+def _threshold(item: Mapping[str, Any]) -> Threshold:
+    # The schema has typed max and min as numbers; bool is no number here (JSON keeps them apart).
+    return Threshold(
+        metric=item["metric"],
+        max=_number(item.get("max")),
+        min=_number(item.get("min")),
+        request=item.get("request"),
+        abort_on_fail=bool(item.get("abortOnFail", False)),
+    )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

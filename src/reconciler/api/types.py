@@ -79,6 +79,32 @@ class OpenTelemetry:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
+# What a threshold may bound, in the order the CRD lists them: counts, ratios and rates, then
+# response times in milliseconds, as Locust reports them.
+THRESHOLD_METRICS = (
+    "requests",
+    "failures",
+    "failRatio",
+    "rps",
+    "avgMs",
+    "p50Ms",
+    "p95Ms",
+    "p99Ms",
+    "maxMs",
+)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """v2 `thresholds[]`: a bound on one metric of one request entry of the final results."""
+
+    metric: str  # one of THRESHOLD_METRICS
+    max: float | None = None
+    min: float | None = None
+    request: str | None = None  # "METHOD name"; None: Locust's Aggregated row
+    abort_on_fail: bool = False
+
+
 @dataclass(frozen=True)
 class TestSpec:
     """One LocustTest, independent of the API version it was written in (v2-shaped)."""
@@ -117,6 +143,7 @@ class TestSpec:
     pod_security_context: Mapping[str, Any] | None = None  # replaces the default when set
     container_security_context: Mapping[str, Any] | None = None  # the Locust container only
     open_telemetry: OpenTelemetry = field(default_factory=OpenTelemetry)
+    thresholds: tuple[Threshold, ...] = ()
 
     def role(self, role: Role) -> RoleSpec:
         return self.master if role == "master" else self.worker

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from .naming import LIB_VOLUME, MAX_NAME_LENGTH, SECRET_VOLUME_PREFIX, child_names
-from .types import TestSpec
+from .types import THRESHOLD_METRICS, TestSpec
 
 
 def validate(spec: TestSpec) -> list[str]:
@@ -25,6 +25,7 @@ def validate(spec: TestSpec) -> list[str]:
         *_volume_mount_paths(spec),
         *_undefined_volumes(spec),
         *_open_telemetry(spec),
+        *_thresholds(spec),
     ]
 
 
@@ -122,3 +123,28 @@ def _open_telemetry(spec: TestSpec) -> list[str]:
             )
         ]
     return []
+
+
+def request_label_problem(request: str) -> str | None:
+    """Why `request` is not a request entry as "METHOD name" (the CRD's pattern), or None."""
+    method, space, name = request.partition(" ")
+    if not method or not space or not name:
+        return 'must be "METHOD name"'
+    return None
+
+
+def _thresholds(spec: TestSpec) -> list[str]:
+    errors = []
+    for index, threshold in enumerate(spec.thresholds):
+        field = f"spec.thresholds[{index}]"
+        if threshold.metric not in THRESHOLD_METRICS:
+            supported = ", ".join(_quoted(metric) for metric in THRESHOLD_METRICS)
+            errors.append(
+                f"{field}.metric: Unsupported value: {_quoted(threshold.metric)}: "
+                f"supported values: {supported}"
+            )
+        if (threshold.max is None) == (threshold.min is None):
+            errors.append(f"{field}: set exactly one of max or min")
+        if threshold.request is not None and (problem := request_label_problem(threshold.request)):
+            errors.append(f"{field}.request: {problem}")
+    return errors

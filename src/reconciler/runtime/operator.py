@@ -253,9 +253,10 @@ class Operator:
 
 def _describe(error: Exception) -> str:
     """One line: the API's status, the HTTP status, or the error itself."""
-    if isinstance(error, httpx2.HTTPStatusError):
-        return f"{error.response.status_code} {error.response.reason_phrase}"
+    # Before the HTTP status: lightkube's ApiError is an HTTPStatusError with the Status inside.
     status = getattr(error, "status", None)
     if status is not None and getattr(status, "message", None):
         return f"{status.code} {status.message}"
+    if isinstance(error, httpx2.HTTPStatusError):
+        return f"{error.response.status_code} {error.response.reason_phrase}"
     return str(error) or type(error).__name__

@@ -1,2 +1,3 @@
 """A test's status, derived purely from its children: phase and conditions (`phase`), pod health
-(`pod_health`), and their shared vocabulary (`conditions`)."""
+(`pod_health`), the master's numbers (`results`), the verdict on them (`thresholds`), and their
+shared vocabulary (`conditions`)."""

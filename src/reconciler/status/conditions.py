@@ -18,6 +18,7 @@ READY, WORKERS_CONNECTED, TEST_COMPLETED, SPEC_DRIFTED, PODS_HEALTHY = (
     "SpecDrifted",
     "PodsHealthy",
 )
+RESULTS_AVAILABLE, THRESHOLDS_MET = "ResultsAvailable", "ThresholdsMet"
 
 NORMAL, WARNING = "Normal", "Warning"
 
@@ -55,14 +56,15 @@ def parse_time(value: Any) -> datetime | None:
 def set_condition(
     conditions: list[dict[str, Any]],
     type_: str,
-    status: bool,
+    status: bool | None,
     reason: str,
     message: str,
     generation: int,
     now: datetime,
 ) -> None:
-    """Set one condition; lastTransitionTime moves only when the status flips (metav1 rule)."""
-    value = "True" if status else "False"
+    """Set one condition (status None: Unknown); lastTransitionTime moves only when the status
+    flips (metav1 rule)."""
+    value = "Unknown" if status is None else "True" if status else "False"
     for condition in conditions:
         if condition["type"] == type_:
             if condition["status"] != value:

@@ -426,4 +426,6 @@ def test_remove_failure_is_logged_not_raised(ctx: testing.Context, kube: FakeKub
 
     ctx.run(ctx.on.remove(), dataclasses.replace(installed, planned_units=0))
 
-    assert any("Could not release the CRD or delete the RBAC" in line.message for line in ctx.juju_log)
+    assert any(
+        "Could not release the CRD or delete the RBAC" in line.message for line in ctx.juju_log
+    )
