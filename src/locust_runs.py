@@ -24,23 +24,17 @@ from lightkube.resources.core_v1 import ConfigMap, Pod
 from kube import ClusterError, api_errors, metadata_of
 from reconciler.api.naming import child_names
 from reconciler.api.parse import parse
-from reconciler.api.types import DEFAULT_SRC_MOUNT_PATH, V2, LocustTestV2, SpecError
+from reconciler.api.types import (
+    DEFAULT_SRC_MOUNT_PATH,
+    THRESHOLD_METRICS,
+    V2,
+    LocustTestV2,
+    SpecError,
+)
 from reconciler.crds import CRD_NAME, KIND
 from reconciler.resources.constants import WEB_UI_PORT
 
-# The metrics a threshold may judge, in the CRD's order (reconciler.api.types has the same list
-# once the model knows thresholds).
-THRESHOLD_METRICS = (
-    "requests",
-    "failures",
-    "failRatio",
-    "rps",
-    "avgMs",
-    "p50Ms",
-    "p95Ms",
-    "p99Ms",
-    "maxMs",
-)
+# The CRD's bounds on spec.thresholds.
 MAX_THRESHOLDS = 20
 MAX_REQUEST_LENGTH = 512
 # The key run-test stores a given locustfile under, and the one it looks for in a user's ConfigMap.

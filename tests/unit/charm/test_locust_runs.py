@@ -291,12 +291,3 @@ def test_waiting_times_out_after_the_timeout():
         "see test-results name=smoke"
     )
     assert clock.now == 30
-
-
-def test_the_short_syntax_knows_the_models_metrics():
-    from reconciler.api import types
-
-    metrics = getattr(types, "THRESHOLD_METRICS", None)
-    if metrics is None:
-        pytest.skip("this tree's model has no thresholds yet")
-    assert metrics == locust_runs.THRESHOLD_METRICS

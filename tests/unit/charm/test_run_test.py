@@ -6,7 +6,6 @@ conditions) through the status subresource, as the reconciler does, while the ac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -72,38 +71,9 @@ RUNNING_RESULTS = RESULTS | {"state": "running", "final": False, "rps": 38.5, "f
 BREACH = "p95Ms 612 > 500 on GET /checkout"
 
 
-def contract_crd() -> dict:
-    """The CRD, with the results contract's fields where this tree's CRD lacks them (spec
-    thresholds, status results and verdict), so the API server keeps what the tests write."""
-    crd = crd_manifest()
-    for version in crd["spec"]["versions"]:
-        properties = version["schema"]["openAPIV3Schema"]["properties"]
-        if version["name"] == "v2":
-            properties["spec"]["properties"].setdefault(
-                "thresholds",
-                {
-                    "type": "array",
-                    "maxItems": 20,
-                    "items": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                        "properties": {"abortOnFail": {"type": "boolean", "default": False}},
-                    },
-                },
-            )
-        status = properties["status"]["properties"]
-        status.setdefault(
-            "results", {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        )
-        status.setdefault(
-            "verdict", {"type": "string", "enum": ["Passed", "Failed", "Inconclusive"]}
-        )
-    return crd
-
-
 @pytest.fixture
 def crd(kube: FakeKube) -> FakeKube:
-    kube.create(contract_crd())
+    kube.create(crd_manifest())
     kube.wait_for(lambda: established(kube.get(*CRD)), message="CRD established")
     kube.clear_requests()
     return kube
@@ -866,10 +836,6 @@ def test_stop_test_posts_stop_to_locust_through_the_pod_proxy(ctx: testing.Conte
     )
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("fakekube.podproxy") is None,
-    reason="this tree's fake API server serves no pods/proxy",
-)
 def test_stop_test_stops_locust_on_the_master_pod(ctx: testing.Context, crd: FakeKube):
     make_test(crd, "smoke", status=running())
     locust = LocustServer("127.0.89.7")
