@@ -14,29 +14,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from datetime import datetime, timezone
 
 import ops
 
+import actions
 import charm_config
 import charm_status
 import cluster_objects
 import kube
 import peers
-import reports
-import webhook_tls
+import webhook_cert
 import workload
 from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
 from grafana_dashboard import GrafanaDashboard
 from log_forwarding import LogForwarding
 from metrics_endpoint import MetricsEndpoint
-from reports import DescribeTestParams, ListTestsParams
 from webhook_tls import WebhookTLS
 
 logger = logging.getLogger(__name__)
 
 # The application secret that keeps the conversion webhook's CA and serving certificate.
-WEBHOOK_TLS_LABEL = "webhook-tls"
+WEBHOOK_TLS_LABEL = webhook_cert.LABEL
 
 
 class LocustOperatorCharm(ops.CharmBase):
@@ -72,6 +70,9 @@ class LocustOperatorCharm(ops.CharmBase):
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on["list-tests"].action, self._on_list_tests)
         framework.observe(self.on["describe-test"].action, self._on_describe_test)
+        framework.observe(self.on["run-test"].action, self._on_run_test)
+        framework.observe(self.on["stop-test"].action, self._on_stop_test)
+        framework.observe(self.on["test-results"].action, self._on_test_results)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.collect_app_status, self._on_collect_app_status)
 
@@ -129,30 +130,24 @@ class LocustOperatorCharm(ops.CharmBase):
             logger.warning("Could not release the CRD or delete the RBAC: %s", error.message)
 
     def _on_list_tests(self, event: ops.ActionEvent) -> None:
-        params = event.load_params(ListTestsParams, errors="fail")
-        try:
-            client = kube.client(self.app.name)
-            results = reports.list_tests(client, self.app.name, params.namespace or None)
-        except kube.ClusterError as error:
-            event.fail(error.message)
-            return
-        event.set_results(results)
+        actions.handle_list_tests(event, self.app.name)
 
     def _on_describe_test(self, event: ops.ActionEvent) -> None:
-        params = event.load_params(DescribeTestParams, errors="fail")
         loaded = self._workload_config
         if isinstance(loaded, InvalidConfigError):
             # The arguments depend on no option: show what the defaults give.
             loaded = charm_config.load(CharmConfig(), app=self.app.name, namespace=self.model.name)
-        try:
-            client = kube.client(self.app.name)
-            results = reports.describe_test(
-                client, self.app.name, params.name, params.namespace or None, loaded.operator
-            )
-        except kube.ClusterError as error:
-            event.fail(error.message)
-            return
-        event.set_results(results)
+        actions.handle_describe_test(event, self.app.name, loaded.operator)
+
+    def _on_run_test(self, event: ops.ActionEvent) -> None:
+        image = str(self.config.get(charm_config.LOCUST_IMAGE_OPTION) or "")
+        actions.handle_run_test(event, self.app.name, self.model.name, image)
+
+    def _on_stop_test(self, event: ops.ActionEvent) -> None:
+        actions.handle_stop_test(event, self.app.name, self.model.name)
+
+    def _on_test_results(self, event: ops.ActionEvent) -> None:
+        actions.handle_test_results(event, self.app.name, self.model.name)
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         for status in charm_status.unit_statuses(self._status_facts):
@@ -214,33 +209,7 @@ class LocustOperatorCharm(ops.CharmBase):
         The leader first creates them, or renews them when due; another unit gets None until the
         leader has created them.
         """
-        secret: ops.Secret | None
-        current: WebhookTLS | None = None
-        try:
-            secret = found = self.model.get_secret(label=WEBHOOK_TLS_LABEL)
-        except ops.SecretNotFoundError:
-            secret = None
-        else:
-            try:
-                current = WebhookTLS.from_secret(found.get_content(refresh=True))
-            except ValueError as error:  # says which part is damaged, never its content
-                logger.warning("The webhook certificate secret is unusable: %s", error)
-                current = None
-        if not self.unit.is_leader():
-            return current
-        names = webhook_tls.service_dns_names(self.app.name, self.model.name)
-        tls = webhook_tls.ensure(current, names, datetime.now(timezone.utc))
-        if tls is not current:
-            if secret is None:
-                self.app.add_secret(
-                    tls.to_secret(),
-                    label=WEBHOOK_TLS_LABEL,
-                    description="CA and serving certificate of the LocustTest conversion webhook",
-                )
-            else:
-                secret.set_content(tls.to_secret())
-            logger.info("Issued the webhook serving certificate for %s", ", ".join(names))
-        return tls
+        return webhook_cert.load(self.model)
 
     @property
     def _ca_bundle_id(self) -> str:

@@ -2,7 +2,8 @@
 
 Each option sets the reconciler's environment variable of the same name in upper snake case
 (`pod-cpu-limit` sets POD_CPU_LIMIT), except `kafka-credentials`, a Juju secret whose keys set the
-three KAFKA_* credential variables. Validation is the reconciler's own (`OperatorConfig.from_env`),
+three KAFKA_* credential variables, and `locust-image`, the run-test action's default image.
+Validation is the reconciler's own (`OperatorConfig.from_env`),
 so the charm accepts exactly what the workload accepts; its problems, keyed by variable, are
 reported back under the option a user can change. No ops imports: the charm reads the secret and
 hands its content in.
@@ -26,6 +27,11 @@ WEBHOOK_PORT = 9443
 WEBHOOK_CERT_DIR = "/etc/locust-operator/webhook"
 
 SECRET_OPTION = "kafka-credentials"
+# The image run-test gives a test when its `image` parameter is empty: the charm's own default,
+# not a reconciler setting, so it sets no variable.
+LOCUST_IMAGE_OPTION = "locust-image"
+DEFAULT_LOCUST_IMAGE = "locustio/locust:2.47.0"
+CHARM_ONLY_OPTIONS = (LOCUST_IMAGE_OPTION,)
 # Secret key -> variable. Juju secret keys are lowercase with dashes, hence not the variable names.
 SECRET_KEYS = {
     "username": "KAFKA_USERNAME",
@@ -129,13 +135,15 @@ class CharmConfig:
     log_level: str = "info"
     watch_namespaces: str = ""
     results_interval_seconds: int = 10
+    locust_image: str = DEFAULT_LOCUST_IMAGE
 
     def plain_options(self) -> dict[str, Any]:
-        """Every option except the secret, by option name."""
+        """Every option that sets a variable, except the secret, by option name."""
+        skipped = {SECRET_OPTION, *CHARM_ONLY_OPTIONS}
         return {
             field.name.replace("_", "-"): getattr(self, field.name)
             for field in dataclasses.fields(self)
-            if field.name != SECRET_OPTION.replace("-", "_")
+            if field.name.replace("_", "-") not in skipped
         }
 
 

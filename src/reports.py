@@ -19,7 +19,6 @@ from lightkube.resources.core_v1 import Event, Service
 from kube import ClusterError, api_errors, key_of, metadata_of
 from reconciler.api.naming import child_names
 from reconciler.api.parse import parse
-from reconciler.api.syntax import is_dns1123_label, is_dns1123_subdomain
 from reconciler.api.types import LocustTestV1, LocustTestV2, SpecError, TestSpec
 from reconciler.config import OperatorConfig
 from reconciler.crds import CRD_NAME, KIND
@@ -31,31 +30,6 @@ from reconciler.resources.labels import MANAGED_BY
 LOCUST_TEST_VERSIONS = (LocustTestV2, LocustTestV1)
 
 MAX_EVENTS = 10
-
-
-@dataclass(frozen=True)
-class ListTestsParams:
-    """Parameters of the list-tests action."""
-
-    namespace: str = ""
-
-    def __post_init__(self) -> None:
-        if self.namespace and not is_dns1123_label(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
-
-
-@dataclass(frozen=True)
-class DescribeTestParams:
-    """Parameters of the describe-test action."""
-
-    name: str
-    namespace: str = ""
-
-    def __post_init__(self) -> None:
-        if not is_dns1123_subdomain(self.name):
-            raise ValueError(f"name {self.name!r} is not a valid LocustTest name")
-        if self.namespace and not is_dns1123_label(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a valid namespace name")
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,53 @@ def test_describe_test_shows_the_arguments(juju):
     assert task.results["conditions"]["ready"]["reason"] in {"ResourcesCreated", "ResourcesFailed"}
 
 
+# A locustfile that loads the operator's own metrics endpoint (the application's Service), so
+# the run-test tests need no target of their own.
+METRICS_LOCUSTFILE = """\
+from locust import HttpUser, constant, task
+
+
+class Scraper(HttpUser):
+    wait_time = constant(0.5)
+
+    @task
+    def metrics(self):
+        self.client.get("/metrics")
+"""
+
+
+def run_test_params(juju, name: str, thresholds: str) -> dict:
+    return {
+        "name": name,
+        "locustfile": METRICS_LOCUSTFILE,
+        "host": f"http://{APP}.{juju.model}.svc:8080",
+        "users": 2,
+        "spawn-rate": 2,
+        "run-time": "20s",
+        "thresholds": thresholds,
+        "wait": True,
+        "timeout": 900,
+    }
+
+
+def test_run_test_wait_passes_when_the_thresholds_hold(juju):
+    task = juju.run(f"{APP}/0", "run-test", run_test_params(juju, "gate-ok", "failRatio<0.5"))
+
+    assert task.results["verdict"] == "Passed"
+    assert int(task.results["results"]["requests"]) > 0
+    assert any(line.startswith("phase Running") for line in task.log)
+
+
+def test_run_test_wait_fails_on_a_breached_threshold(jubilant, juju):
+    with pytest.raises(jubilant.TaskError) as failed:
+        juju.run(f"{APP}/0", "run-test", run_test_params(juju, "gate-breached", "requests<1"))
+
+    assert failed.value.task.message.startswith("verdict Failed: requests ")
+    task = juju.run(f"{APP}/0", "test-results", {"name": "gate-breached", "format": "json"})
+    assert json.loads(task.results["results"])["verdict"] == "Failed"
+    juju.run(f"{APP}/0", "stop-test", {"name": "gate-breached", "delete": True})
+
+
 def test_invalid_config_blocks_naming_the_option(jubilant, juju):
     juju.config(APP, {"pod-cpu-limit": "lots"})
 

@@ -20,7 +20,11 @@ OPTIONS = yaml.safe_load((ROOT / "config.yaml").read_text())["options"]
 
 
 def option_settings() -> set[str]:
-    names = {charm_config.variable_for(o) for o in OPTIONS if o != charm_config.SECRET_OPTION}
+    names = {
+        charm_config.variable_for(o)
+        for o in OPTIONS
+        if o != charm_config.SECRET_OPTION and o not in charm_config.CHARM_ONLY_OPTIONS
+    }
     return names | set(charm_config.SECRET_KEYS.values())
 
 
@@ -33,7 +37,11 @@ def test_every_reconciler_setting_is_an_option_or_set_by_the_charm():
 
 
 def test_every_option_sets_exactly_one_setting_the_reconciler_reads():
-    variables = [charm_config.variable_for(o) for o in OPTIONS if o != charm_config.SECRET_OPTION]
+    variables = [
+        charm_config.variable_for(o)
+        for o in OPTIONS
+        if o != charm_config.SECRET_OPTION and o not in charm_config.CHARM_ONLY_OPTIONS
+    ]
 
     assert len(variables) == len(set(variables))
     assert option_settings() - set(SETTINGS) == set()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from ops import testing
 
 import charm
+import webhook_cert
 import webhook_tls
 import workload
 from charm import LocustOperatorCharm
@@ -71,7 +72,7 @@ def advance_clock(monkeypatch: pytest.MonkeyPatch):
             def now(cls, tz=None):
                 return datetime.now(tz) + by
 
-        monkeypatch.setattr(charm, "datetime", Later)
+        monkeypatch.setattr(webhook_cert, "datetime", Later)
 
     return advance
 
