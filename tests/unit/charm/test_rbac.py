@@ -49,11 +49,12 @@ def test_role_grants_exactly_what_the_reconciler_needs():
 
 
 def test_role_deletes_only_a_tests_own_children_and_grants_no_wildcards():
-    """Deleting is for rolling back the children of a test the API server refused."""
+    """Deleting is for rolling back the children of a test the API server refused, and for
+    ending the master of a test stopped early."""
     role, _ = cluster_objects.rbac_objects(APP, MODEL)
 
     deletable = {resource for resource, verbs in rules_of(role).items() if "delete" in verbs}
-    assert deletable == {("", "services"), ("batch", "jobs")}
+    assert deletable == {("", "services"), ("batch", "jobs"), ("", "pods")}
     verbs = set().union(*rules_of(role).values())
     assert not verbs & {"deletecollection", "*", "escalate", "bind", "impersonate"}
     assert all("*" not in (rule.resources + rule.apiGroups) for rule in role.rules)
