@@ -12,7 +12,8 @@ workers send their last numbers after the master has stopped. That settled answe
 snapshot; the poller then saves Locust's HTML report in a ConfigMap. A threshold with
 `abortOnFail` that is breached in two polls in a row stops the test through `/stop`; Locust then
 no longer quits by itself, so after the final snapshot the poller deletes the master pod, and
-the master tells its workers to quit.
+the master tells its workers to quit. A master stopped by hand (web UI, the stop-test action) is
+ended the same way once its --autoquit delay has passed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -57,6 +58,8 @@ SETTLE_SECONDS = 3.5
 POLL_TIMEOUT_SECONDS = 5.0
 REPORT_TIMEOUT_SECONDS = 30.0
 MAX_CONCURRENT_POLLS = 8
+# Beyond its --autoquit delay, a master still up after its test stopped was stopped by hand.
+AUTOQUIT_GRACE_SECONDS = 30.0
 ABORT_AFTER_POLLS = 2  # a breach must last this many polls in a row before the test is stopped
 
 
@@ -72,6 +75,9 @@ class _Progress:
     aborted: bool = False
     done: bool = False  # final snapshot in, report handled, master ended if it was aborted
     polling: bool = False
+    # When a master still running after its test stopped is ended: a stop through the web UI or
+    # the stop-test action cancels Locust's --autoquit, and the Jobs would never finish.
+    linger_deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,14 +130,26 @@ class ResultsPoller:
             if progress is None or progress.uid != uid:
                 first = now + random.uniform(0, self.config.results_interval_seconds)
                 progress = self._progress[target.key] = _Progress(uid, first)
-            if progress.done or progress.polling or progress.due > now:
+            if progress.done:
+                if progress.linger_deadline is not None and progress.linger_deadline <= now:
+                    progress.linger_deadline = None
+                    log.info(
+                        "LocustTest %s: its master is still up after the test stopped: ending it",
+                        target.key,
+                    )
+                    self._spawn(self._end_master(target), f"end master {target.key}")
+                continue
+            if progress.polling or progress.due > now:
                 continue
             progress.polling = True
-            task = asyncio.create_task(self._poll(target, progress), name=f"results {target.key}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._poll(target, progress), f"results {target.key}")
         for key in [k for k in self._progress if k not in present and self.caches.test(k) is None]:
             del self._progress[key]
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _targets(self) -> Iterator[_Target]:
         for informer in self.caches.tests:
@@ -240,6 +258,10 @@ class ResultsPoller:
             await self._save_report(target, spec)
         if progress.aborted:
             await self._end_master(target)
+        elif spec is not None and spec.autoquit_seconds is not None:
+            progress.linger_deadline = (
+                self.clock() + spec.autoquit_seconds + AUTOQUIT_GRACE_SECONDS
+            )
         progress.done = True
 
     async def _save_report(self, target: _Target, spec: TestSpec) -> None:
