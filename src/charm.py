@@ -5,9 +5,9 @@ The leader installs the LocustTest CRD and the reconciler's RBAC; every unit run
 and a Kubernetes Lease named after the application lets one of them work at a time. Every unit also
 serves the CRD's conversion webhook, with a certificate the leader issues and keeps in a Juju
 secret. COS gets the reconciler's metrics and alert rules (metrics-endpoint), a dashboard
-(grafana-dashboard) and its logs (logging). Related applications ask for load tests and get
-their results over load-test (see load_test_relation.py). The status is computed only in collect-status; the
-only status written elsewhere is a transient Maintenance.
+(grafana-dashboard) and its logs (logging); other charms get load tests run (load-test). The
+status is computed only in collect-status; the only status written elsewhere is a transient
+Maintenance.
 """
 
 from __future__ import annotations
