@@ -218,6 +218,15 @@ def _config_maps(client: lightkube.Client, app: str, namespace: str) -> set[str]
         return {metadata_of(c).name or "" for c in found}
 
 
+def _delete_test_only(client: lightkube.Client, app: str, namespace: str, name: str) -> None:
+    with api_errors(app, f"deleting LocustTest {name}"):
+        try:
+            client.delete(LocustTestV2, name, namespace=namespace)
+        except ApiError as error:
+            if error.status.code != 404:
+                raise
+
+
 def _delete(client: lightkube.Client, app: str, namespace: str, name: str) -> None:
     """Delete a LocustTest and its ConfigMap (gone already: fine)."""
     for resource, object_name in ((LocustTestV2, name), (ConfigMap, config_map_name(name))):
@@ -231,34 +240,43 @@ def _delete(client: lightkube.Client, app: str, namespace: str, name: str) -> No
 
 
 def _create(
-    client: lightkube.Client,
-    app: str,
-    namespace: str,
-    manifest: dict[str, Any],
-) -> dict[str, Any] | str:
-    """Create the LocustTest; its status as created, or why it could not be (409)."""
+    client: lightkube.Client, app: str, namespace: str, manifest: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Create the LocustTest; the created object, or None if the name is taken (409)."""
     name = manifest["metadata"]["name"]
     with api_errors(app, f"creating LocustTest {name}"):
         try:
             created = client.create(LocustTestV2.from_dict(manifest))
         except ApiError as error:
             if error.status.code == 409:
-                return (
-                    f"name: LocustTest {name} already exists in namespace {namespace} and was "
-                    "not made for this relation"
-                )
+                return None
             raise
     logger.info("Created LocustTest %s for the load-test relation", name)
     return cast(dict[str, Any], created.to_dict())
 
 
-def _ensure_config_map(
+def _create_config_map(
     client: lightkube.Client, app: str, locust_test: dict[str, Any], test: LoadTest
-) -> None:
+) -> bool:
+    """Create the test's ConfigMap; False if the name is taken (409)."""
     meta = locust_test["metadata"]
     manifest = config_map_manifest(locust_test, test.locustfile, meta.get("labels") or {})
     with api_errors(app, f"creating ConfigMap {manifest['metadata']['name']}"):
-        client.apply(cast(ConfigMap, ConfigMap.from_dict(manifest)), force=True)
+        try:
+            client.create(cast(ConfigMap, ConfigMap.from_dict(manifest)))
+        except ApiError as error:
+            if error.status.code == 409:
+                return False
+            raise
+    return True
+
+
+def _taken(kind: str, name: str, namespace: str) -> TestResult:
+    return TestResult(
+        phase="Invalid",
+        error=f"name: {kind} {name} already exists in namespace {namespace} and was not made "
+        "for this relation",
+    )
 
 
 def sync(
@@ -327,6 +345,7 @@ def _sync_test(
     except SpecError as error:
         return TestResult(phase="Invalid", error=f"the LocustTest would be invalid: {error}")
     found = existing.get(name)
+    replacing = False
     if found is not None:
         meta = found["metadata"]
         if (meta.get("labels") or {}).get(RELATION_LABEL) != str(request.relation.id):
@@ -335,17 +354,27 @@ def _sync_test(
                 error=f"name: LocustTest {name} already belongs to another relation",
             )
         if (meta.get("annotations") or {}).get(DIGEST_ANNOTATION) != test.digest():
+            # A LocustTest runs once: a new definition is a new test.
             _delete(client, app, namespace, name)
             existing.pop(name)
             config_maps.discard(config_map_name(name))
-            found = None
+            found, replacing = None, True
     if found is None:
-        created = _create(client, app, namespace, manifest)
-        if isinstance(created, str):
-            return TestResult(phase="Invalid", error=created)
-        found = existing[name] = created
+        found = _create(client, app, namespace, manifest)
+        if found is None and replacing:  # the old one is still going
+            return TestResult(
+                phase="Pending",
+                locust_test=name,
+                error=f"waiting for the previous LocustTest {name} to be deleted",
+            )
+        if found is None:
+            return _taken("LocustTest", name, namespace)
+        existing[name] = found
     if config_map_name(name) not in config_maps:
-        _ensure_config_map(client, app, found, test)
+        if not _create_config_map(client, app, found, test):
+            _delete_test_only(client, app, namespace, name)
+            existing.pop(name)
+            return _taken("ConfigMap", config_map_name(name), namespace)
         config_maps.add(config_map_name(name))
     return result_of(found)
 

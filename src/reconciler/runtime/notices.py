@@ -56,12 +56,16 @@ class PebbleNotifier:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, **kwargs: float
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> PebbleNotifier | None:
-        """A notifier on `$PEBBLE_SOCKET`, or None when the variable is unset (not under
-        Pebble)."""
+        """A notifier on `$PEBBLE_SOCKET` (`env` defaults to the process's environment), or
+        None when the variable is unset: not running under Pebble."""
         path = (os.environ if env is None else env).get(SOCKET_ENV, "")
-        return cls(path, **kwargs) if path else None
+        return cls(path, min_interval=min_interval, timeout=timeout) if path else None
 
     async def notify(self, key: str = TEST_CHANGED, data: Mapping[str, str] | None = None) -> None:
         """Ask for a notice `key` (with `data`, the latest call's wins); returns at once.

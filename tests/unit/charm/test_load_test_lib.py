@@ -499,6 +499,28 @@ def test_a_name_taken_by_a_test_of_someone_else_is_refused(ctx, crd):
     assert config_maps(crd) == {}
 
 
+def test_a_configmap_name_taken_by_someone_else_is_refused_and_nothing_is_left(ctx, crd):
+    crd.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "shop-smoke-locustfile", "namespace": MODEL},
+            "data": {"mine.py": "pass"},
+        }
+    )
+    relation = shop_relation()
+
+    out = ctx.run(ctx.on.relation_changed(relation), state(leader=True, relations={relation}))
+
+    assert published(out, relation)["smoke"] == {
+        "phase": "Invalid",
+        "error": f"name: ConfigMap shop-smoke-locustfile already exists in namespace {MODEL} "
+        "and was not made for this relation",
+    }
+    assert locust_tests(crd) == {}
+    assert config_maps(crd)["shop-smoke-locustfile"]["data"] == {"mine.py": "pass"}
+
+
 def test_relation_broken_deletes_that_relations_tests_only(ctx, crd):
     shop = shop_relation()
     cart = shop_relation(remote_app_name="cart")
