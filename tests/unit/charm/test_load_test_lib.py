@@ -9,11 +9,19 @@ writing the LocustTest's status, as it does.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import ops
 import pytest
+from ops import testing
+
+import load_test_relation
 from charms.locust_operator.v0.load_test import (
     InvalidTestError,
     LoadTest,
@@ -23,9 +31,6 @@ from charms.locust_operator.v0.load_test import (
     TestResult,
     Threshold,
 )
-from ops import testing
-
-import load_test_relation
 from fakekube.server import FakeKube
 from load_test_relation import NOTICE_KEY, REFRESH_KEY
 from reconciler.crds import crd_manifest
@@ -217,8 +222,11 @@ def test_an_invalid_test_cannot_be_built(make, problem):
 def test_request_refuses_two_tests_of_one_name(shop):
     relation = testing.Relation("load-test", remote_app_name="locust-operator")
     with shop(shop.on.update_status(), testing.State(leader=True, relations={relation})) as mgr:
-        with pytest.raises(InvalidTestError, match="name: 'smoke' is given more than once"):
-            mgr.charm.load_test.request([SMOKE, SMOKE])
+        charm = mgr.charm
+        out = mgr.run()
+    with pytest.raises(InvalidTestError, match="name: 'smoke' is given more than once"):
+        charm.load_test.request([SMOKE, SMOKE])
+    assert out.get_relation(relation.id).local_app_data == {}
 
 
 # --- The provider side of the library, in a minimal provider charm ---------------------------
@@ -711,3 +719,65 @@ def test_results_go_from_the_operator_back_to_the_requiring_charm(shop, ctx, crd
         )
     }
     assert told["smoke"].passed
+
+
+# --- The library file itself ----------------------------------------------------------------
+
+LIB = Path(__file__).resolve().parents[3] / "lib/charms/locust_operator/v0/load_test.py"
+
+
+def test_the_library_needs_nothing_but_ops_and_the_standard_library():
+    """A requirer charm has neither the reconciler package nor this charm's modules."""
+    tree = ast.parse(LIB.read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported - set(sys.stdlib_module_names) == {"ops"}
+
+
+def test_the_library_carries_the_charmhub_library_fields():
+    values = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(LIB.read_text()).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("LIBID", "LIBAPI", "LIBPATCH", "PYDEPS")
+    }
+    assert re.fullmatch(r"[0-9a-f]{32}", values["LIBID"])
+    assert (values["LIBAPI"], values["LIBPATCH"]) == (0, 1)
+    assert "PYDEPS" not in values  # nothing beyond ops
+
+
+class DeferringShopCharm(ShopCharm):
+    """Defers the results the first time, as a charm busy with something else would."""
+
+    def _on_results_changed(self, event: ResultsChangedEvent) -> None:
+        if not self.unit.is_leader():
+            event.defer()
+            return
+        super()._on_results_changed(event)
+
+
+def test_a_deferred_results_changed_event_keeps_its_results():
+    shop = testing.Context(DeferringShopCharm, meta=SHOP_META)
+    result = {"phase": "Running", "summary": {"rps": 12.5}, "locustTest": "shop-smoke"}
+    relation = testing.Relation(
+        "load-test",
+        remote_app_name="locust-operator",
+        remote_app_data={"version": "1", "results": json.dumps({"smoke": result})},
+    )
+    deferred = shop.run(shop.on.relation_changed(relation), testing.State(relations={relation}))
+    assert len(deferred.deferred) == 1
+
+    with shop(shop.on.update_status(), replace(deferred, leader=True)) as mgr:
+        mgr.run()
+        told = mgr.charm.told
+
+    assert told == {"smoke": TestResult.from_dict(result)}
