@@ -10,7 +10,7 @@ summary back in the relation.
 Results flow back promptly: the reconciler raises the Pebble notice `locust.io/test-changed`
 when a test's phase or verdict changes, and the unit that gets it syncs (a unit that is not the
 leader, and so cannot write the relation, nudges the leader through the peer relation).
-update-status is the fallback.
+update-status is the fallback, and a new leader catches up in leader-elected.
 
 Only the leader writes: objects in the cluster and the relation data. Invalid requests from a
 related application are answered in the relation (phase `Invalid`, with the reason) and shown
@@ -397,7 +397,9 @@ class LoadTestRelation(ops.Object):
         observe(self.provider.on.tests_withdrawn, self._on_tests_withdrawn)
         observe(charm.on[container.name].pebble_custom_notice, self._on_notice)
         observe(charm.on[peers.RELATION].relation_changed, self._on_peer_changed)
-        observe(charm.on.update_status, self._on_update_status)
+        # update-status is the fallback; a new leader catches up at once.
+        observe(charm.on.update_status, self._on_refresh)
+        observe(charm.on.leader_elected, self._on_refresh)
 
     @property
     def note(self) -> str:
@@ -410,7 +412,7 @@ class LoadTestRelation(ops.Object):
     def _on_tests_withdrawn(self, event: ops.RelationBrokenEvent) -> None:
         self.refresh(gone=(event.relation.id,))
 
-    def _on_update_status(self, event: ops.UpdateStatusEvent) -> None:
+    def _on_refresh(self, event: ops.EventBase) -> None:
         self.refresh()
 
     def _on_notice(self, event: ops.PebbleCustomNoticeEvent) -> None:

@@ -480,6 +480,13 @@ def test_an_unusable_databag_is_answered_with_an_error(ctx, crd):
     assert locust_tests(crd) == {}
     assert out.unit_status == testing.ActiveStatus(f"load-test: shop: {databag['error']}")
 
+    fixed = shop_relation(id=relation.id, local_app_data=dict(databag))
+    out = ctx.run(ctx.on.relation_changed(fixed), replace(out, relations={fixed}))
+
+    assert "error" not in out.get_relation(relation.id).local_app_data
+    assert sorted(published(out, fixed)) == ["smoke"]
+    assert out.unit_status == testing.ActiveStatus()
+
 
 def test_a_name_taken_by_a_test_of_someone_else_is_refused(ctx, crd):
     crd.create(
@@ -655,6 +662,15 @@ def test_a_unit_that_is_not_the_leader_passes_the_notice_on_to_the_leader(ctx, c
     )
     assert sorted(locust_tests(crd)) == ["shop-smoke"]
     assert published(leader, relation)["smoke"]["phase"] == "Pending"
+
+
+def test_a_new_leader_catches_up_at_once(ctx, crd):
+    relation = shop_relation()
+
+    out = ctx.run(ctx.on.leader_elected(), state(leader=True, relations={relation}))
+
+    assert sorted(locust_tests(crd)) == ["shop-smoke"]
+    assert published(out, relation)["smoke"]["phase"] == "Pending"
 
 
 def test_update_status_refreshes_the_results(ctx, crd):
