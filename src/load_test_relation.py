@@ -113,8 +113,7 @@ def locust_test_manifest(
         master.append(f"--users {test.users}")
     if test.spawn_rate is not None:
         master.append(f"--spawn-rate {_number(test.spawn_rate)}")
-    if test.run_time:
-        master.append(f"--run-time {test.run_time}")
+    master.append(f"--run-time {test.run_time}")
     spec: dict[str, Any] = {
         "image": image,
         "master": {"command": " ".join(master)},

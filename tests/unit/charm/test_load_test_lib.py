@@ -73,7 +73,7 @@ SMOKE_DATA = {
         {"metric": "rps", "min": 50, "abortOnFail": True},
     ],
 }
-SOAK_DATA = {"name": "soak", "locustfile": LOCUSTFILE, "users": 5}
+SOAK_DATA = {"name": "soak", "locustfile": LOCUSTFILE, "runTime": "30m", "users": 5}
 # What the reconciler writes once Locust has settled (the results contract's status.results).
 RESULTS = {
     "observedAt": "2026-12-03T18:00:00Z",
@@ -201,13 +201,20 @@ def test_the_requirer_ignores_results_of_a_schema_it_does_not_know(shop):
 @pytest.mark.parametrize(
     ("make", "problem"),
     [
-        (lambda: LoadTest("Smoke", LOCUSTFILE), "name: 'Smoke' is not an RFC 1123 label"),
-        (lambda: LoadTest("smoke", " "), "locustfile: required"),
-        (lambda: LoadTest("smoke", LOCUSTFILE, users=0), "users: must be an integer >= 1"),
-        (lambda: LoadTest("smoke", LOCUSTFILE, spawn_rate=0), "spawnRate: must be a number > 0"),
+        (lambda: LoadTest("Smoke", LOCUSTFILE, "1m"), "name: 'Smoke' is not an RFC 1123 label"),
+        (lambda: LoadTest("smoke", " ", "1m"), "locustfile: required"),
+        (lambda: LoadTest("smoke", LOCUSTFILE, "1m", users=0), "users: must be an integer >= 1"),
+        (
+            lambda: LoadTest("smoke", LOCUSTFILE, "1m", spawn_rate=0),
+            "spawnRate: must be a number > 0",
+        ),
         (lambda: LoadTest("smoke", LOCUSTFILE, run_time="5 min"), "runTime: '5 min' is not"),
-        (lambda: LoadTest("smoke", LOCUSTFILE, workers=501), "workers: must be an integer from"),
-        (lambda: LoadTest("smoke", LOCUSTFILE, host="http://a b"), "host: must be a URL"),
+        (lambda: LoadTest("smoke", LOCUSTFILE, run_time=""), "runTime: required"),
+        (
+            lambda: LoadTest("smoke", LOCUSTFILE, "1m", workers=501),
+            "workers: must be an integer from",
+        ),
+        (lambda: LoadTest("smoke", LOCUSTFILE, "1m", host="http://a b"), "host: must be a URL"),
         (lambda: Threshold("p96Ms", max=1), "metric: unknown metric 'p96Ms', one of requests"),
         (lambda: Threshold("rps", max=1, min=0), "exactly one of max and min"),
         (lambda: Threshold("rps", min=1, request="/checkout"), 'request: must be "METHOD name"'),
@@ -249,11 +256,12 @@ def test_the_provider_reads_valid_tests_and_answers_each_invalid_one_with_an_err
     tests = [
         SMOKE_DATA,
         SOAK_DATA | {"users": 0},
-        {"name": "typo", "locustfile": LOCUSTFILE, "spawn-rate": 5},
+        {"name": "typo", "locustfile": LOCUSTFILE, "runTime": "1m", "spawn-rate": 5},
         {"name": "bad-threshold", "locustfile": LOCUSTFILE, "thresholds": [{"metric": "rps"}]},
-        {"locustfile": LOCUSTFILE},
-        {"name": "twice", "locustfile": LOCUSTFILE},
-        {"name": "twice", "locustfile": LOCUSTFILE},
+        {"locustfile": LOCUSTFILE, "runTime": "1m"},
+        {"name": "endless", "locustfile": LOCUSTFILE},
+        {"name": "twice", "locustfile": LOCUSTFILE, "runTime": "1m"},
+        {"name": "twice", "locustfile": LOCUSTFILE, "runTime": "1m"},
         "not an object",
     ]
     relation = testing.Relation(
@@ -274,8 +282,9 @@ def test_the_provider_reads_valid_tests_and_answers_each_invalid_one_with_an_err
         "typo": "unknown field 'spawn-rate'",
         "bad-threshold": "thresholds[0]: exactly one of max and min must be given",
         "tests[4]": "name: required",
+        "endless": "runTime: required: a test given over the relation must end to have results",
         "twice": "name: 'twice' is given 2 times",
-        "tests[7]": "must be an object, got str",
+        "tests[8]": "must be an object, got str",
     }
     assert [type(e).__name__ for e in ctx.emitted_events].count("TestsRequestedEvent") == 1
 

@@ -94,8 +94,9 @@ Requirer application databag:
     the provider names the LocustTest `<requirer-app>-<name>`, which must fit 56 characters;
   - `locustfile` (required): the locustfile's content (Python), at most 1,000,000 bytes;
   - `host`: the base URL Locust tests (`--host`), no whitespace;
-  - `users` (integer >= 1), `spawnRate` (number > 0), `runTime` (Locust's syntax: `300`, `90s`,
-    `5m`, `1h30m`): Locust's `--users`, `--spawn-rate` and `--run-time`;
+  - `runTime` (required): how long the test runs, in Locust's syntax (`300`, `90s`, `5m`,
+    `1h30m`): Locust's `--run-time` (a test must end to have results);
+  - `users` (integer >= 1), `spawnRate` (number > 0): Locust's `--users` and `--spawn-rate`;
   - `workers`: the number of worker pods, 1 to 500, default 1;
   - `thresholds`: at most 20 objects `{metric, max | min, request?, abortOnFail?}`: `metric` one
     of `requests`, `failures`, `failRatio`, `rps`, `avgMs`, `p50Ms`, `p95Ms`, `p99Ms`, `maxMs`;
@@ -298,10 +299,10 @@ class LoadTest:
 
     name: str
     locustfile: str
+    run_time: str
     host: str = ""
     users: int | None = None
     spawn_rate: float | None = None
-    run_time: str = ""
     workers: int = 1
     thresholds: tuple[Threshold, ...] = field(default_factory=tuple)
 
@@ -323,9 +324,11 @@ class LoadTest:
             raise InvalidTestError(f"users: must be an integer >= 1, got {self.users!r}")
         if self.spawn_rate is not None and (not _number(self.spawn_rate) or self.spawn_rate <= 0):
             raise InvalidTestError(f"spawnRate: must be a number > 0, got {self.spawn_rate!r}")
-        if not isinstance(self.run_time, str) or (
-            self.run_time and not _RUN_TIME.fullmatch(self.run_time)
-        ):
+        if not self.run_time:
+            raise InvalidTestError(
+                "runTime: required: a test given over the relation must end to have results"
+            )
+        if not isinstance(self.run_time, str) or not _RUN_TIME.fullmatch(self.run_time):
             raise InvalidTestError(
                 f"runTime: {self.run_time!r} is not a Locust run time (for example 300, 90s, 5m "
                 "or 1h30m)"
