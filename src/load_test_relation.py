@@ -238,6 +238,16 @@ def _delete(client: lightkube.Client, app: str, namespace: str, name: str) -> No
     logger.info("Deleted LocustTest %s of the load-test relation", name)
 
 
+class _Refused(Exception):
+    """The API server refused an object as invalid (400, 422): that test's problem alone."""
+
+
+def _refusal(error: ApiError, what: str) -> _Refused | None:
+    if error.status.code in (400, 422):
+        return _Refused(f"the API server refused {what}: {error.status.message}")
+    return None
+
+
 def _create(
     client: lightkube.Client, app: str, namespace: str, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
@@ -249,6 +259,8 @@ def _create(
         except ApiError as error:
             if error.status.code == 409:
                 return None
+            if refused := _refusal(error, f"LocustTest {name}"):
+                raise refused from None
             raise
     logger.info("Created LocustTest %s for the load-test relation", name)
     return cast(dict[str, Any], created.to_dict())
@@ -266,6 +278,8 @@ def _create_config_map(
         except ApiError as error:
             if error.status.code == 409:
                 return False
+            if refused := _refusal(error, f"ConfigMap {manifest['metadata']['name']}"):
+                raise refused from None
             raise
     return True
 
@@ -358,6 +372,27 @@ def _sync_test(
             existing.pop(name)
             config_maps.discard(config_map_name(name))
             found, replacing = None, True
+    try:
+        return _create_missing(
+            client, app, namespace, manifest, test, found, replacing, existing, config_maps
+        )
+    except _Refused as refused:
+        return TestResult(phase="Invalid", error=str(refused))
+
+
+def _create_missing(
+    client: lightkube.Client,
+    app: str,
+    namespace: str,
+    manifest: dict[str, Any],
+    test: LoadTest,
+    found: dict[str, Any] | None,
+    replacing: bool,
+    existing: dict[str, dict[str, Any]],
+    config_maps: set[str],
+) -> TestResult:
+    """Create the test's LocustTest (unless `found`) and ConfigMap (unless there); its result."""
+    name = manifest["metadata"]["name"]
     if found is None:
         found = _create(client, app, namespace, manifest)
         if found is None and replacing:  # the old one is still going
@@ -370,9 +405,14 @@ def _sync_test(
             return _taken("LocustTest", name, namespace)
         existing[name] = found
     if config_map_name(name) not in config_maps:
-        if not _create_config_map(client, app, found, test):
-            _delete_test_only(client, app, namespace, name)
-            existing.pop(name)
+        created = False
+        try:
+            created = _create_config_map(client, app, found, test)
+        finally:
+            if not created:  # nothing half-made stays behind
+                _delete_test_only(client, app, namespace, name)
+                existing.pop(name)
+        if not created:
             return _taken("ConfigMap", config_map_name(name), namespace)
         config_maps.add(config_map_name(name))
     return result_of(found)

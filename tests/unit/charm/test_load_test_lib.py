@@ -545,6 +545,48 @@ def test_a_configmap_name_taken_by_someone_else_is_refused_and_nothing_is_left(c
     assert config_maps(crd)["shop-smoke-locustfile"]["data"] == {"mine.py": "pass"}
 
 
+def test_an_object_the_api_server_refuses_fails_that_test_alone(ctx, crd):
+    crd.faults.add(
+        verb="create",
+        resource="configmaps",
+        status=422,
+        times=1,  # the first is smoke's
+        message='ConfigMap "shop-smoke-locustfile" is invalid: data: Too long',
+    )
+    relation = shop_relation([SMOKE_DATA, SOAK_DATA])
+
+    out = ctx.run(ctx.on.relation_changed(relation), state(leader=True, relations={relation}))
+
+    results = published(out, relation)
+    assert results["smoke"]["phase"] == "Invalid"
+    assert results["smoke"]["error"].startswith(
+        "the API server refused ConfigMap shop-smoke-locustfile: "
+    )
+    assert results["soak"]["phase"] == "Pending"
+    # Nothing half-made stays: no LocustTest without its locustfile.
+    assert sorted(locust_tests(crd)) == ["shop-soak"]
+
+
+def test_an_api_failure_is_a_status_note_and_the_next_hook_retries(ctx, crd):
+    crd.faults.add(verb="create", resource="locusttests", status=500, times=1)
+    relation = shop_relation()
+
+    out = ctx.run(ctx.on.relation_changed(relation), state(leader=True, relations={relation}))
+
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert out.unit_status.message.startswith(
+        "load-test: kubernetes API error 500 while creating LocustTest shop-smoke: "
+    )
+    assert locust_tests(crd) == {}
+    assert out.get_relation(relation.id).local_app_data == {}
+
+    again = ctx.run(ctx.on.update_status(), out)
+
+    assert sorted(locust_tests(crd)) == ["shop-smoke"]
+    assert published(again, relation)["smoke"]["phase"] == "Pending"
+    assert again.unit_status == testing.ActiveStatus()
+
+
 def test_relation_broken_deletes_that_relations_tests_only(ctx, crd):
     shop = shop_relation()
     cart = shop_relation(remote_app_name="cart")
