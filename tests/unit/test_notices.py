@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from reconciler.runtime.notices import TEST_CHANGED, PebbleNotifier
+from reconciler.runtime.notices import TEST_CHANGED, PebbleNotifier, worth_a_notice
 from tests.unit.runtime_support import eventually, logs, messages
 
 # Pebble's rule for a custom notice's key: a domain, a slash, a path.
@@ -188,3 +188,21 @@ def test_the_socket_comes_from_pebble_socket_in_the_environment():
     assert found.socket_path == "/charm/container/pebble.socket"
     assert PebbleNotifier.from_env({}) is None
     assert PebbleNotifier.from_env({"PEBBLE_SOCKET": ""}) is None
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "worth"),
+    [
+        (None, {"phase": "Pending"}, True),
+        ({"phase": "Pending"}, {"phase": "Running"}, True),
+        ({"phase": "Succeeded"}, {"phase": "Succeeded", "verdict": "Failed"}, True),
+        (
+            {"phase": "Running", "results": {"rps": 1}},
+            {"phase": "Running", "results": {"rps": 2}},
+            False,
+        ),
+        ({"phase": "Running"}, {"phase": "Running", "conditions": []}, False),
+    ],
+)
+def test_only_a_new_phase_or_verdict_is_worth_a_notice(before, after, worth):
+    assert worth_a_notice(before, after) is worth

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx2
 
@@ -31,6 +32,12 @@ TEST_CHANGED = "locust.io/test-changed"
 SOCKET_ENV = "PEBBLE_SOCKET"
 DEFAULT_MIN_INTERVAL = 1.0
 DEFAULT_TIMEOUT = 5.0
+
+
+def worth_a_notice(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """Whether a test's status write changes what the charm reports: its phase or verdict."""
+    before = before or {}
+    return any(before.get(key) != after.get(key) for key in ("phase", "verdict"))
 
 
 class PebbleNotifier:
