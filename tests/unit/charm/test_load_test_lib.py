@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from ops import testing
 
 import load_test_relation
 from charms.locust_operator.v0.load_test import (
+    SUMMARY_KEYS,
+    THRESHOLD_METRICS,
     InvalidTestError,
     LoadTest,
     LoadTestProvider,
@@ -33,7 +36,9 @@ from charms.locust_operator.v0.load_test import (
 )
 from fakekube.server import FakeKube
 from load_test_relation import NOTICE_KEY, REFRESH_KEY
+from reconciler.api import types
 from reconciler.crds import crd_manifest
+from reconciler.status.results import Entry, Results
 from tests.unit.charm.conftest import CRD, MODEL, default_env, established, running_container
 from tests.unit.charm.conftest import state as unit_state
 
@@ -330,34 +335,9 @@ def test_the_provider_publishes_results_the_requirer_reads():
 # --- The Locust operator charm on the fake API server -------------------------------------------
 
 
-def contract_crd() -> dict:
-    """The CRD, with the results contract's fields where this tree's CRD lacks them (spec
-    thresholds, status results and verdict), so the API server keeps what the tests write."""
-    crd = crd_manifest()
-    for version in crd["spec"]["versions"]:
-        properties = version["schema"]["openAPIV3Schema"]["properties"]
-        if version["name"] == "v2":
-            properties["spec"]["properties"].setdefault(
-                "thresholds",
-                {
-                    "type": "array",
-                    "maxItems": 20,
-                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                },
-            )
-        status = properties["status"]["properties"]
-        status.setdefault(
-            "results", {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        )
-        status.setdefault(
-            "verdict", {"type": "string", "enum": ["Passed", "Failed", "Inconclusive"]}
-        )
-    return crd
-
-
 @pytest.fixture
 def crd(kube: FakeKube) -> FakeKube:
-    kube.create(contract_crd())
+    kube.create(crd_manifest())
     kube.wait_for(lambda: established(kube.get(*CRD)), message="CRD established")
     kube.clear_requests()
     return kube
@@ -423,7 +403,7 @@ def test_the_leader_creates_a_locust_test_and_its_configmap_per_declared_test(ct
     assert test["spec"]["worker"]["replicas"] == 2
     assert test["spec"]["testFiles"]["configMapRef"] == "shop-smoke-locustfile"
     assert test["spec"]["thresholds"] == [
-        {"metric": "p95Ms", "max": 500, "request": "GET /checkout"},
+        {"metric": "p95Ms", "max": 500, "request": "GET /checkout", "abortOnFail": False},
         {"metric": "rps", "min": 50, "abortOnFail": True},
     ]
     config_map = config_maps(crd)["shop-smoke-locustfile"]
@@ -848,3 +828,11 @@ def test_a_deferred_results_changed_event_keeps_its_results():
         told = mgr.charm.told
 
     assert told == {"smoke": TestResult.from_dict(result)}
+
+
+def test_the_library_speaks_the_operators_vocabulary():
+    """The library cannot import the operator, so it keeps its own copies: they must agree."""
+    assert THRESHOLD_METRICS == types.THRESHOLD_METRICS
+    total = Entry("", "Aggregated", 10, 1, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
+    document = Results(datetime.now(timezone.utc), "stopped", 1, 1, total, ()).to_status()
+    assert set(SUMMARY_KEYS) <= set(document)
