@@ -29,7 +29,9 @@ import ops
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap
 
+import charm_config
 import kube
+import locust_runs
 import peers
 from charms.locust_operator.v0.load_test import (
     SUMMARY_KEYS,
@@ -40,20 +42,17 @@ from charms.locust_operator.v0.load_test import (
     TestResult,
 )
 from kube import api_errors, metadata_of
+from locust_runs import LOCUSTFILE_KEY, RunRequest
+from locust_runs import locustfile_config_map_name as config_map_name
 from reconciler.api.naming import MAX_NAME_LENGTH
 from reconciler.api.parse import parse
-from reconciler.api.types import DEFAULT_SRC_MOUNT_PATH, V2, LocustTestV2, SpecError
-from reconciler.crds import KIND
+from reconciler.api.types import LocustTestV2, SpecError
 
 logger = logging.getLogger(__name__)
 
 RELATION = "load-test"
 # The Pebble notice the reconciler raises when a test's phase or verdict changes.
 NOTICE_KEY = "locust.io/test-changed"
-# The image of the tests, unless the charm has a `locust-image` option set.
-IMAGE_OPTION = "locust-image"
-DEFAULT_IMAGE = "locustio/locust:2.47.0"
-LOCUSTFILE_KEY = "locustfile.py"
 
 _PREFIX = "load-test.locust.io"
 PROVIDER_LABEL = f"{_PREFIX}/provider"
@@ -71,10 +70,6 @@ REFRESH_KEY = "load-test-refresh"
 
 def locust_test_name(requirer: str, test: str) -> str:
     return f"{requirer}-{test}"
-
-
-def config_map_name(locust_test: str) -> str:
-    return f"{locust_test}-locustfile"
 
 
 def name_problem(requirer: str, test: str) -> str | None:
@@ -97,62 +92,36 @@ def labels(provider: str, relation_id: int, requirer: str, test: str) -> dict[st
     }
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def locust_test_manifest(
     name: str, namespace: str, image: str, test: LoadTest, labels: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The v2 LocustTest for one declared test (its locustfile in `config_map_name(name)`)."""
-    locustfile = f"--locustfile {DEFAULT_SRC_MOUNT_PATH}/{LOCUSTFILE_KEY}"
-    master = [locustfile]
-    if test.host:
-        master.append(f"--host {test.host}")
-    if test.users is not None:
-        master.append(f"--users {test.users}")
-    if test.spawn_rate is not None:
-        master.append(f"--spawn-rate {_number(test.spawn_rate)}")
-    master.append(f"--run-time {test.run_time}")
-    spec: dict[str, Any] = {
-        "image": image,
-        "master": {"command": " ".join(master)},
-        "worker": {"command": locustfile, "replicas": test.workers},
-        "testFiles": {"configMapRef": config_map_name(name)},
-    }
-    if test.thresholds:
-        spec["thresholds"] = [t.to_dict() for t in test.thresholds]
-    return {
-        "apiVersion": V2,
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": dict(labels),
-            "annotations": {DIGEST_ANNOTATION: test.digest()},
-        },
-        "spec": spec,
-    }
+    """The v2 LocustTest for one declared test, as run-test would make it (its locustfile in
+    `config_map_name(name)`), with the relation's labels and the definition's digest."""
+    request = RunRequest(
+        name=name,
+        namespace=namespace,
+        image=image,
+        workers=test.workers,
+        locustfile=test.locustfile,
+        host=test.host,
+        users=test.users,
+        spawn_rate=test.spawn_rate,
+        run_time=test.run_time,
+        thresholds=[t.to_dict() for t in test.thresholds],
+    )
+    manifest = locust_runs.locust_test_manifest(request, config_map_name(name), LOCUSTFILE_KEY)
+    manifest["metadata"]["labels"] = dict(labels)
+    manifest["metadata"]["annotations"] = {DIGEST_ANNOTATION: test.digest()}
+    return manifest
 
 
 def config_map_manifest(
     locust_test: Mapping[str, Any], content: str, labels: Mapping[str, str]
 ) -> dict[str, Any]:
     """The ConfigMap holding a test's locustfile, owned by the created LocustTest."""
-    meta = locust_test["metadata"]
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": config_map_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": dict(labels),
-            "ownerReferences": [
-                {"apiVersion": V2, "kind": KIND, "name": meta["name"], "uid": meta["uid"]}
-            ],
-        },
-        "data": {LOCUSTFILE_KEY: content},
-    }
+    manifest = locust_runs.locustfile_config_map(locust_test, content)
+    manifest["metadata"]["labels"] = dict(labels)
+    return manifest
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -479,7 +448,8 @@ class LoadTestRelation(ops.Object):
         if not requests and not gone and not self._stored.note:
             # Nothing asked and nothing to clean up: no call to the cluster.
             return
-        image = str(self._charm.config.get(IMAGE_OPTION) or DEFAULT_IMAGE)
+        option = self._charm.config.get(charm_config.LOCUST_IMAGE_OPTION)
+        image = str(option or charm_config.DEFAULT_LOCUST_IMAGE)
         namespace = self._charm.model.name
         try:
             client = kube.client(self._charm.app.name)

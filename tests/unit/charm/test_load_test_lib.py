@@ -22,7 +22,7 @@ import ops
 import pytest
 from ops import testing
 
-import load_test_relation
+import charm_config
 from charms.locust_operator.v0.load_test import (
     SUMMARY_KEYS,
     THRESHOLD_METRICS,
@@ -394,7 +394,7 @@ def test_the_leader_creates_a_locust_test_and_its_configmap_per_declared_test(ct
 
     test = locust_tests(crd)["shop-smoke"]
     assert test["metadata"]["labels"] == labels_for(relation, "smoke")
-    assert test["spec"]["image"] == load_test_relation.DEFAULT_IMAGE
+    assert test["spec"]["image"] == charm_config.DEFAULT_LOCUST_IMAGE
     assert test["spec"]["master"]["command"] == (
         "--locustfile /lotest/src/locustfile.py --host http://shop.shop.svc:8080 --users 20 "
         "--spawn-rate 2.5 --run-time 2m"
