@@ -203,6 +203,20 @@ def test_the_requirer_ignores_results_of_a_schema_it_does_not_know(shop):
         assert mgr.charm.told == {}
 
 
+def test_the_requirer_reads_the_providers_complaint_about_its_whole_request(shop):
+    complaint = "version: unsupported schema version '0', expected '1'"
+    relation = testing.Relation(
+        "load-test",
+        remote_app_name="locust-operator",
+        remote_app_data={"version": "1", "results": "{}", "error": complaint},
+    )
+
+    with shop(shop.on.relation_changed(relation), testing.State(relations={relation})) as mgr:
+        mgr.run()
+        assert mgr.charm.load_test.error() == complaint
+        assert mgr.charm.load_test.results() == {}
+
+
 @pytest.mark.parametrize(
     ("make", "problem"),
     [
