@@ -47,11 +47,11 @@ charm-check: $(CHARMCRAFT_STAMP)
 	$(CHARMCRAFT_VENV)/bin/charmcraft expand-extensions > /dev/null
 	@echo "charmcraft expand-extensions: ok"
 
-## lint: ruff (format and lint) and mypy on src/
+## lint: ruff (format and lint) and mypy on src/ and lib/
 lint: $(STAMP)
-	$(BIN)/ruff format --check src
-	$(BIN)/ruff check src
-	$(BIN)/mypy src
+	$(BIN)/ruff format --check src lib
+	$(BIN)/ruff check src lib
+	$(BIN)/mypy src lib
 
 ## run: start the operator against the current kubeconfig (KUBECONFIG or ~/.kube/config)
 run: $(STAMP)

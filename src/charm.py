@@ -5,8 +5,9 @@ The leader installs the LocustTest CRD and the reconciler's RBAC; every unit run
 and a Kubernetes Lease named after the application lets one of them work at a time. Every unit also
 serves the CRD's conversion webhook, with a certificate the leader issues and keeps in a Juju
 secret. COS gets the reconciler's metrics and alert rules (metrics-endpoint), a dashboard
-(grafana-dashboard) and its logs (logging). The status is computed only in collect-status; the
-only status written elsewhere is a transient Maintenance.
+(grafana-dashboard) and its logs (logging); other charms get load tests run (load-test). The
+status is computed only in collect-status; the only status written elsewhere is a transient
+Maintenance.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import webhook_cert
 import workload
 from charm_config import CharmConfig, InvalidConfigError, WorkloadConfig
 from grafana_dashboard import GrafanaDashboard
+from load_test_relation import LoadTestRelation
 from log_forwarding import LogForwarding
 from metrics_endpoint import MetricsEndpoint
 from webhook_tls import WebhookTLS
@@ -58,6 +60,7 @@ class LocustOperatorCharm(ops.CharmBase):
         self._metrics_endpoint = MetricsEndpoint(self)
         self._grafana_dashboard = GrafanaDashboard(self)
         self._log_forwarding = LogForwarding(self, self.container)
+        self._load_tests = LoadTestRelation(self, self.container)
         framework.observe(self.on[workload.CONTAINER].pebble_ready, self._on_pebble_ready)
         # A failing or recovering check is shown at once, not at the next update-status.
         framework.observe(self.on[workload.CONTAINER].pebble_check_failed, self._on_check)
@@ -200,6 +203,7 @@ class LocustOperatorCharm(ops.CharmBase):
             workload=state,
             check_failures=workload.check_failures(self.container, state),
             planned_units=self.app.planned_units() if leader else 1,
+            load_test_note=self._load_tests.note,
         )
 
     @functools.cached_property

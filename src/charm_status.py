@@ -31,6 +31,8 @@ class Facts:
     workload: State = State.READY
     check_failures: int = 0  # of the check that fails, if the workload is not alive or ready
     planned_units: int = 1
+    # The leader's note on tests related applications asked for and it refused (or "").
+    load_test_note: str = ""
 
 
 def workload_status(state: State, failures: int = 0) -> ops.StatusBase | None:
@@ -71,7 +73,7 @@ def unit_statuses(facts: Facts) -> list[ops.StatusBase]:
     if own is not None:
         statuses.append(own)
     if facts.leader:
-        statuses.append(ops.ActiveStatus())
+        statuses.append(ops.ActiveStatus(facts.load_test_note))
     else:
         # Which unit's reconciler works is up to the Lease; this one does not manage the cluster
         # objects, and takes over the Lease if the working one stops.
@@ -84,5 +86,5 @@ def app_statuses(facts: Facts) -> list[ops.StatusBase]:
     own = workload_status(facts.workload, facts.check_failures)
     if own is not None and facts.planned_units <= 1:
         statuses.append(own)
-    statuses.append(ops.ActiveStatus())
+    statuses.append(ops.ActiveStatus(facts.load_test_note))
     return statuses
