@@ -9,7 +9,7 @@ and writes the status only when it changed, so restarts, retries and duplicate e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -110,6 +110,10 @@ class ResultsSource(Protocol):
     def observation(self, key: TestKey) -> Observation | None: ...
 
 
+# Told of every status written (the test, the status before, the status after).
+StatusListener = Callable[[TestKey, Mapping[str, Any], Mapping[str, Any]], Awaitable[None]]
+
+
 class _NoResults:
     def observation(self, key: TestKey) -> Observation | None:
         return None
@@ -130,6 +134,7 @@ class Reconciler:
         view: ClusterView,
         clock: Callable[[], datetime] = _utcnow,
         results: ResultsSource | None = None,
+        on_status_written: StatusListener | None = None,
     ):
         self._client = client
         self._config = config
@@ -137,6 +142,7 @@ class Reconciler:
         self._view = view
         self._clock = clock
         self._results = results or _NoResults()
+        self._on_status_written = on_status_written
         # The status last written per test. While the cache shows a version from before that
         # write, its status is older than what the operator knows; starting from it would make
         # the same transition twice, with its events and log lines.
@@ -279,6 +285,8 @@ class Reconciler:
         self._written[key] = _Written(
             metadata.get("uid"), status, version, frozenset(v for v in older if v)
         )
+        if self._on_status_written is not None:
+            await self._on_status_written(key, current, status)
         return True
 
     def _observe(self, key: TestKey, uid: str | None) -> tuple[Children, list[str]]:

@@ -13,7 +13,9 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from lightkube import AsyncClient
@@ -29,6 +31,7 @@ from .kube_http import get_json
 from .leader import LeaderElector, LeadershipLost
 from .locusttest_metrics import LOCUSTTESTS
 from .metrics import CONTROLLER, RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL
+from .notices import TEST_CHANGED, PebbleNotifier, worth_a_notice
 from .probes import Probes
 from .results import ResultsPoller
 from .webhook import ConversionWebhook
@@ -175,7 +178,18 @@ class Operator:
         # In the cluster the master pods can be reached at their IPs, without the API server.
         plain = httpx2.AsyncClient() if config.results_via == "pod-ip" else None
         poller = ResultsPoller(client, config, caches, self.queue.add, recorder, http=plain)
-        reconciler = Reconciler(client, config, recorder, caches, results=poller)
+        # Under Pebble (the charm), a test's new phase or verdict reaches the charm at once.
+        notifier = PebbleNotifier.from_env()
+
+        async def status_written(
+            key: TestKey, before: Mapping[str, Any], after: Mapping[str, Any]
+        ) -> None:
+            if notifier is not None and worth_a_notice(before, after):
+                await notifier.notify(TEST_CHANGED, {"namespace": key.namespace, "name": key.name})
+
+        reconciler = Reconciler(
+            client, config, recorder, caches, results=poller, on_status_written=status_written
+        )
         log.info("Watching %s", ", ".join(i.scope for i in caches.tests))
         watches = [
             asyncio.create_task(i.run(), name=f"informer {i.scope}") for i in caches.informers
@@ -201,6 +215,8 @@ class Operator:
                 await asyncio.gather(polling, return_exceptions=True)
             if plain:
                 await plain.aclose()
+            if notifier is not None:
+                await notifier.close()
             self.queue.shut_down()
             if workers:
                 _, late = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
