@@ -5,53 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import FieldError
-from .meta import label_name, label_selector
-from .names import is_valid_label_value, name_is_dns_label, name_is_dns_subdomain
+from .meta import label_name, label_selector, selector_requirement
+from .names import name_is_dns_label, name_is_dns_subdomain
 
 _REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 _PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
-
-
-def _requirement(requirement: dict[str, Any], check_values: bool, path: str) -> list[FieldError]:
-    """``ValidateNodeSelectorRequirement``."""
-    errors: list[FieldError] = []
-    operator = requirement.get("operator") or ""
-    values = requirement.get("values") or []
-    if operator in ("In", "NotIn"):
-        if not values:
-            errors.append(
-                FieldError.required(
-                    f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"
-                )
-            )
-    elif operator in ("Exists", "DoesNotExist"):
-        if values:
-            errors.append(
-                FieldError.forbidden(
-                    f"{path}.values",
-                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                )
-            )
-    elif operator in ("Gt", "Lt"):
-        if len(values) != 1:
-            errors.append(
-                FieldError.required(
-                    f"{path}.values",
-                    "must be specified single value when `operator` is 'Lt' or 'Gt'",
-                )
-            )
-    else:
-        errors.append(
-            FieldError.invalid(f"{path}.operator", operator, "not a valid selector operator")
-        )
-    errors += label_name(requirement.get("key") or "", f"{path}.key")
-    if check_values:
-        for index, value in enumerate(values):
-            errors += [
-                FieldError.invalid(f"{path}.values[{index}]", value, p)
-                for p in is_valid_label_value(value)
-            ]
-    return errors
 
 
 def _field_requirement(requirement: dict[str, Any], path: str) -> list[FieldError]:
@@ -87,7 +45,12 @@ def _field_requirement(requirement: dict[str, Any], path: str) -> list[FieldErro
 def _term(term: dict[str, Any], check_values: bool, path: str) -> list[FieldError]:
     errors: list[FieldError] = []
     for index, requirement in enumerate(term.get("matchExpressions") or ()):
-        errors += _requirement(requirement, check_values, f"{path}.matchExpressions[{index}]")
+        errors += selector_requirement(
+            requirement,
+            f"{path}.matchExpressions[{index}]",
+            numeric=True,
+            check_values=check_values,
+        )
     for index, requirement in enumerate(term.get("matchFields") or ()):
         errors += _field_requirement(requirement, f"{path}.matchFields[{index}]")
     return errors

@@ -96,32 +96,50 @@ def label_selector(selector: Any, path: str) -> list[FieldError]:
         return []
     errors = labels(selector.get("matchLabels"), f"{path}.matchLabels")
     for index, requirement in enumerate(selector.get("matchExpressions") or ()):
-        where = f"{path}.matchExpressions[{index}]"
-        operator = requirement.get("operator") or ""
-        values = requirement.get("values") or []
-        if operator in ("In", "NotIn"):
-            if not values:
-                errors.append(
-                    FieldError.required(
-                        f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"
-                    )
-                )
-        elif operator in ("Exists", "DoesNotExist"):
-            if values:
-                errors.append(
-                    FieldError.forbidden(
-                        f"{where}.values",
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    )
-                )
-        else:
+        errors += selector_requirement(requirement, f"{path}.matchExpressions[{index}]")
+    return errors
+
+
+def selector_requirement(
+    requirement: dict[str, Any], path: str, *, numeric: bool = False, check_values: bool = True
+) -> list[FieldError]:
+    """``ValidateLabelSelectorRequirement``; with ``numeric``, node selectors' ``Gt`` and ``Lt``
+    too (``ValidateNodeSelectorRequirement``), whose values need not be label values."""
+    errors: list[FieldError] = []
+    operator = requirement.get("operator") or ""
+    values = requirement.get("values") or []
+    if operator in ("In", "NotIn"):
+        if not values:
             errors.append(
-                FieldError.invalid(f"{where}.operator", operator, "not a valid selector operator")
+                FieldError.required(
+                    f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"
+                )
             )
-        errors += label_name(requirement.get("key") or "", f"{where}.key")
-        for value_index, value in enumerate(values):
+    elif operator in ("Exists", "DoesNotExist"):
+        if values:
+            errors.append(
+                FieldError.forbidden(
+                    f"{path}.values",
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+    elif numeric and operator in ("Gt", "Lt"):
+        if len(values) != 1:
+            errors.append(
+                FieldError.required(
+                    f"{path}.values",
+                    "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                )
+            )
+    else:
+        errors.append(
+            FieldError.invalid(f"{path}.operator", operator, "not a valid selector operator")
+        )
+    errors += label_name(requirement.get("key") or "", f"{path}.key")
+    if check_values:
+        for index, value in enumerate(values):
             errors += [
-                FieldError.invalid(f"{where}.values[{value_index}]", value, p)
+                FieldError.invalid(f"{path}.values[{index}]", value, p)
                 for p in is_valid_label_value(value)
             ]
     return errors
