@@ -69,17 +69,19 @@ VOLUME_SOURCES = samples(
 
 
 @st.composite
-def tolerations(draw: st.DrawFn) -> dict[str, Any]:
+def tolerations(draw: st.DrawFn, *, v1: bool = False) -> dict[str, Any]:
+    """A toleration Kubernetes accepts; v1's have an operator and an effect, and no seconds."""
     toleration: dict[str, Any] = {"key": draw(st.sampled_from(["zone", "example.com/gpu"]))}
-    operator = draw(st.sampled_from([None, "Exists", "Equal"]))
+    operator = draw(st.sampled_from(["Exists", "Equal"] if v1 else [None, "Exists", "Equal"]))
     if operator:
         toleration["operator"] = operator
     if operator != "Exists" and draw(st.booleans()):
         toleration["value"] = draw(DNS_LABELS)
-    effect = draw(st.sampled_from([None, "NoSchedule", "PreferNoSchedule", "NoExecute"]))
+    effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    effect = draw(st.sampled_from(effects if v1 else [None, *effects]))
     if effect:
         toleration["effect"] = effect
-    if effect == "NoExecute" and draw(st.booleans()):
+    if not v1 and effect == "NoExecute" and draw(st.booleans()):
         toleration["tolerationSeconds"] = draw(st.integers(0, 3600))
     return toleration
 
@@ -105,7 +107,7 @@ KUBERNETES_TYPED: dict[str, st.SearchStrategy[Any]] = {
     ),
     ".scheduling.nodeSelector.*": DNS_LABELS,
     ".scheduling.tolerations[]": tolerations(),
-    ".tolerations[]": tolerations(),
+    ".tolerations[]": tolerations(v1=True),
     ".master.labels.*": DNS_LABELS,
     ".worker.labels.*": DNS_LABELS,
     ".volumes": st.lists(

@@ -83,7 +83,7 @@ class StandIn:
         self.made: list[StandInReconciler] = []
 
     def __call__(
-        self, client: AsyncClient, config: Any, recorder: Any, caches: Any, results: Any = None
+        self, client: AsyncClient, config: Any, recorder: Any, caches: Any, **parts: Any
     ) -> StandInReconciler:
         self.made.append(StandInReconciler(self, client, recorder))
         return self.made[-1]
