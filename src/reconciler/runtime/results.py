@@ -195,12 +195,11 @@ class ResultsPoller:
             progress.polling = False
 
     async def _poll_once(self, target: _Target, progress: _Progress) -> None:
-        interval = self.config.results_interval_seconds
-        progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
         try:
             spec: TestSpec | None = parse(target.test)
         except SpecError:
             spec = None
+        progress.due = self.clock() + self._interval(spec) * random.uniform(0.9, 1.1)
         api = self._web_api(target)
         try:
             results = parse_stats(await api.get_json("/stats/requests"), _utcnow())
@@ -224,6 +223,14 @@ class ResultsPoller:
             await self._abort_if_breached(target, progress, spec, results, api)
         progress.last = results
         self._publish(target.key, progress, Observation(results=results))
+
+    def _interval(self, spec: TestSpec | None) -> float:
+        """The configured interval, shorter for a master that quits soon after its run: the
+        stopped answers must be seen, and settle, within its --autoquit window."""
+        interval = self.config.results_interval_seconds
+        if spec is not None and spec.autoquit_seconds is not None:
+            interval = min(interval, max(1.0, spec.autoquit_seconds / 4))
+        return interval
 
     async def _abort_if_breached(
         self,
