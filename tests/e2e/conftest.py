@@ -50,9 +50,11 @@ class Cluster:
     def namespace(self, name: str) -> None:
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
-    def target(self, name: str, namespace: str) -> TargetServer:
+    def target(
+        self, name: str, namespace: str, delays: dict[str, float] | None = None
+    ) -> TargetServer:
         """An HTTP server for a test to load, reachable as the Service ``name``."""
-        server = TargetServer()
+        server = TargetServer(delays=delays)
         self.apply(*server.service_manifests(name, namespace))
         return server
 
@@ -73,16 +75,21 @@ class Cluster:
         test = self.kube.get(API_VERSION, "LocustTest", name, namespace) or {}
         return test.get("status") or {}
 
-    def wait_for_phase(self, namespace: str, name: str, phase: str,
-                       timeout: float = 60) -> dict[str, Any]:
+    def wait_for_phase(
+        self, namespace: str, name: str, phase: str, timeout: float = 60
+    ) -> dict[str, Any]:
         return wait_until(
             lambda: (s := self.test_status(namespace, name)).get("phase") == phase and s,
-            timeout=timeout, what=f"LocustTest {namespace}/{name} to reach {phase}")
+            timeout=timeout,
+            what=f"LocustTest {namespace}/{name} to reach {phase}",
+        )
 
     def event_reasons(self, namespace: str, name: str) -> list[str]:
-        return [e["reason"] for e in self.kube.list("v1", "Event", namespace)
-                if e["involvedObject"]["name"] == name
-                and e["involvedObject"]["kind"] == "LocustTest"]
+        return [
+            e["reason"]
+            for e in self.kube.list("v1", "Event", namespace)
+            if e["involvedObject"]["name"] == name and e["involvedObject"]["kind"] == "LocustTest"
+        ]
 
     def wait_for_condition(self, namespace: str, job: str, timeout: float = 150) -> dict[str, Any]:
         """Wait until the Job is finished; returns its Complete or Failed condition."""
@@ -106,7 +113,15 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def operator_env() -> dict[str, str]:
+    """Settings of the operator beyond the module's defaults; a module may override it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, operator_env: dict[str, str]
+) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("e2e")
     kube = FakeKube(
         kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True),
@@ -120,7 +135,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         operator = OperatorProcess(
             kube.write_kubeconfig(root / "operator-kubeconfig", user=OPERATOR_USER),
             root / "operator.log",
-            {"POD_HEALTH_GRACE_SECONDS": str(POD_HEALTH_GRACE_SECONDS)},
+            {"POD_HEALTH_GRACE_SECONDS": str(POD_HEALTH_GRACE_SECONDS), **operator_env},
         )
         operator.wait_ready()
         client = Client(
@@ -152,8 +167,10 @@ def locusttest(
 ) -> dict[str, Any]:
     """A v2 LocustTest, with the operator's defaults for everything but the autoquit window."""
     spec = {
-        "master": {"command": master_seed,
-                   "autoquit": {"enabled": True, "timeout": AUTOQUIT_SECONDS}},
+        "master": {
+            "command": master_seed,
+            "autoquit": {"enabled": True, "timeout": AUTOQUIT_SECONDS},
+        },
         "worker": {"command": worker_seed, "replicas": workers},
         "testFiles": {"configMapRef": config_map},
     }
