@@ -40,14 +40,14 @@ class JobController:
 
     def observe(self, storage: GroupResource, event: WatchEvent) -> None:
         meta = event.object["metadata"]
-        if storage == PODS and event.type == DELETED and (owner := controller_of(event.object)):
-            if owner.get("kind") == "Job" and owner.get("uid"):
-                succeeded, failed = self._removed.get(owner["uid"], (0, 0))
-                if (event.object.get("status") or {}).get("phase") == "Succeeded":
-                    succeeded += 1
-                else:
-                    failed += 1
-                self._removed[owner["uid"]] = (succeeded, failed)
+        owner = controller_of(event.object) if storage == PODS else None
+        if event.type == DELETED and owner and owner.get("kind") == "Job" and owner.get("uid"):
+            succeeded, failed = self._removed.get(owner["uid"], (0, 0))
+            if (event.object.get("status") or {}).get("phase") == "Succeeded":
+                succeeded += 1
+            else:
+                failed += 1
+            self._removed[owner["uid"]] = (succeeded, failed)
         if not self.auto:
             return
         if storage == JOBS and event.type == ADDED and not event.object["spec"].get("suspend"):

@@ -385,15 +385,9 @@ class LocalKubelet:
         unpullable = [r for r in pod.state.containers if r.main and r.name not in pod.runnable]
         if unpullable:
             for record in unpullable:
-                record.state = Waiting(
-                    "ImagePullBackOff", f'Back-off pulling image "{record.image}"'
-                )
-                self._event(
-                    pod,
-                    "Failed",
-                    f'Failed to pull image "{record.image}": this node has no registry access',
-                    warning=True,
-                )
+                record.state = Waiting("ImagePullBackOff", f'Back-off pulling image "{record.image}"')
+                self._event(pod, "Failed", f'Failed to pull image "{record.image}": this node '
+                            "has no registry access", warning=True)
             self._publish(pod)
             return
         commands: dict[str, LocalCommand] = {}

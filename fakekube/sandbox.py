@@ -50,19 +50,9 @@ class FakeKubeProcess:
     def __init__(self, workdir: Path, *extra_args: str):
         self.kubeconfig = workdir / "kubeconfig"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fakekube",
-                "serve",
-                "--kubeconfig",
-                str(self.kubeconfig),
-                *extra_args,
-            ],
-            cwd=ROOT,
-            env=_child_env({}),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "fakekube", "serve", "--kubeconfig", str(self.kubeconfig),
+             *extra_args],
+            cwd=ROOT, env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -95,13 +85,8 @@ class OperatorProcess:
         }
         self._log = open(log_path, "w")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            OPERATOR,
-            cwd=ROOT,
-            env=_child_env(settings),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = subprocess.Popen(OPERATOR, cwd=ROOT, env=_child_env(settings),
+                                     stdout=self._log, stderr=subprocess.STDOUT)
 
     def get(self, path: str, port: int | None = None) -> tuple[int, str]:
         url = f"http://127.0.0.1:{port or self.health_port}{path}"

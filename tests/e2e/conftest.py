@@ -75,21 +75,16 @@ class Cluster:
         test = self.kube.get(API_VERSION, "LocustTest", name, namespace) or {}
         return test.get("status") or {}
 
-    def wait_for_phase(
-        self, namespace: str, name: str, phase: str, timeout: float = 60
-    ) -> dict[str, Any]:
+    def wait_for_phase(self, namespace: str, name: str, phase: str,
+                       timeout: float = 60) -> dict[str, Any]:
         return wait_until(
             lambda: (s := self.test_status(namespace, name)).get("phase") == phase and s,
-            timeout=timeout,
-            what=f"LocustTest {namespace}/{name} to reach {phase}",
-        )
+            timeout=timeout, what=f"LocustTest {namespace}/{name} to reach {phase}")
 
     def event_reasons(self, namespace: str, name: str) -> list[str]:
-        return [
-            e["reason"]
-            for e in self.kube.list("v1", "Event", namespace)
-            if e["involvedObject"]["name"] == name and e["involvedObject"]["kind"] == "LocustTest"
-        ]
+        return [e["reason"] for e in self.kube.list("v1", "Event", namespace)
+                if e["involvedObject"]["name"] == name
+                and e["involvedObject"]["kind"] == "LocustTest"]
 
     def wait_for_condition(self, namespace: str, job: str, timeout: float = 150) -> dict[str, Any]:
         """Wait until the Job is finished; returns its Complete or Failed condition."""
@@ -167,10 +162,8 @@ def locusttest(
 ) -> dict[str, Any]:
     """A v2 LocustTest, with the operator's defaults for everything but the autoquit window."""
     spec = {
-        "master": {
-            "command": master_seed,
-            "autoquit": {"enabled": True, "timeout": AUTOQUIT_SECONDS},
-        },
+        "master": {"command": master_seed,
+                   "autoquit": {"enabled": True, "timeout": AUTOQUIT_SECONDS}},
         "worker": {"command": worker_seed, "replicas": workers},
         "testFiles": {"configMapRef": config_map},
     }

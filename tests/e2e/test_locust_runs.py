@@ -183,13 +183,9 @@ def test_a_locustfile_with_a_syntax_error_fails_its_pods_with_the_error(cluster:
     failed = cluster.wait_for_phase("default", "broken", "Failed")
     conditions = {c["type"]: c for c in failed["conditions"]}
     assert (conditions["TestCompleted"]["status"], conditions["TestCompleted"]["reason"]) == (
-        "True",
-        "TestFailed",
-    )
-    wait_until(
-        lambda: "TestFailed" in cluster.event_reasons("default", "broken"),
-        what="a TestFailed event",
-    )
+        "True", "TestFailed")
+    wait_until(lambda: "TestFailed" in cluster.event_reasons("default", "broken"),
+               what="a TestFailed event")
 
 
 def test_a_missing_configmap_fails_the_test_and_names_it(cluster: Cluster) -> None:
@@ -326,10 +322,8 @@ def test_a_locusttest_runs_a_distributed_load_test(cluster: Cluster, runs: dict[
     conditions = {c["type"]: (c["status"], c["reason"]) for c in done["conditions"]}
     assert conditions["TestCompleted"] == ("True", "TestSucceeded")
     assert conditions["PodsHealthy"][0] == "True"
-    wait_until(
-        lambda: {"TestStarted", "TestCompleted"} <= set(cluster.event_reasons("team-a", "load")),
-        what="the phase events",
-    )
+    wait_until(lambda: {"TestStarted", "TestCompleted"} <= set(
+        cluster.event_reasons("team-a", "load")), what="the phase events")
 
 
 def test_two_tests_at_once_do_not_interfere(cluster: Cluster, runs: dict[str, Run]) -> None:

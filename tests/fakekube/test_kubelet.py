@@ -279,11 +279,9 @@ def test_pods_it_cannot_run_are_left_to_the_test(node: FakeKube) -> None:
     # once a later pod it can run is bound, it has passed over the first two.
     node.create(job("runnable", container(code="print(1)")))
     later = node.wait_for(
-        lambda: (
-            (p := node.get("v1", "Pod", pod_of(node, "runnable")["metadata"]["name"]))
-            and p["spec"].get("nodeName")
-            and p
-        ),
+        lambda: (p := node.get("v1", "Pod", pod_of(node, "runnable")["metadata"]["name"]))
+        and p["spec"].get("nodeName")
+        and p,
         message="the runnable pod to be bound",
     )
 
@@ -301,18 +299,12 @@ def test_a_node_without_registry_access_fails_to_pull_unknown_images(tmp_path: P
         kube.create(job("unpullable", container(image="registry.invalid/app:1")))
         pod = pod_of(kube, "unpullable")
         state = kube.wait_for(
-            lambda: (
-                (p := kube.get("v1", "Pod", pod["metadata"]["name"], "default"))
-                and (p["status"].get("containerStatuses") or [{}])[0]
-                .get("state", {})
-                .get("waiting")
-            ),
+            lambda: (p := kube.get("v1", "Pod", pod["metadata"]["name"], "default"))
+            and (p["status"].get("containerStatuses") or [{}])[0].get("state", {}).get("waiting"),
             message="a waiting container",
         )
-        assert state == {
-            "reason": "ImagePullBackOff",
-            "message": 'Back-off pulling image "registry.invalid/app:1"',
-        }
+        assert state == {"reason": "ImagePullBackOff",
+                         "message": 'Back-off pulling image "registry.invalid/app:1"'}
         current = kube.get("v1", "Pod", pod["metadata"]["name"], "default")
         assert current["status"]["phase"] == "Pending"
         message = 'Failed to pull image "registry.invalid/app:1": this node has no registry access'
@@ -411,11 +403,9 @@ def test_a_service_name_waits_for_a_pod_behind_it_then_maps_to_its_address(
 
     # Its sandbox is up, so the kubelet got as far as the container's command, and held it there.
     held = node.wait_for(
-        lambda: (
-            (p := node.get("v1", "Pod", waiting["metadata"]["name"], "default"))
-            and sandbox_ready(p)
-            and p
-        ),
+        lambda: (p := node.get("v1", "Pod", waiting["metadata"]["name"], "default"))
+        and sandbox_ready(p)
+        and p,
         message="the client pod's sandbox",
     )
     assert held["status"]["phase"] == "Pending"

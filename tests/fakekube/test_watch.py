@@ -199,9 +199,7 @@ def test_watch_on_a_named_object_path(http: httpx.Client, fakekube: FakeKube) ->
         assert [summary(e) for e in Stream(response).rest()] == [("ADDED", "two")]
 
 
-def test_watch_parameter_on_an_object_path_is_a_get(
-    http: httpx.Client, fakekube: FakeKube
-) -> None:
+def test_watch_parameter_on_an_object_path_is_a_get(http: httpx.Client, fakekube: FakeKube) -> None:
     # The apiserver watches collections only: ?watch=true on an object's path reads it once.
     fakekube.create(configmap("two"))
 

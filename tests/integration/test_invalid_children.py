@@ -29,7 +29,7 @@ WORKER = "--locustfile /lotest/src/locustfile.py"
 INVALID: dict[str, tuple[dict[str, Any], str]] = {
     "env-name-with-equals": (
         {"env": {"variables": [{"name": "A=B", "value": "x"}]}},
-        'spec.env.variables[0].name: Invalid value: "A=B"',
+        "spec.env.variables[0].name: Invalid value: \"A=B\"",
     ),
     "env-name-empty": (
         {"env": {"variables": [{"name": "", "value": "x"}]}},

@@ -19,11 +19,8 @@ ELECTION = {
 
 def leader_status(operator) -> float:
     _, metrics = operator.get("/metrics", port=operator.metrics_port)
-    line = next(
-        line
-        for line in metrics.splitlines()
-        if line.startswith('leader_election_master_status{name="locust-operator"}')
-    )
+    line = next(line for line in metrics.splitlines()
+                if line.startswith('leader_election_master_status{name="locust-operator"}'))
     return float(line.split()[-1])
 
 
@@ -44,11 +41,8 @@ def test_one_replica_leads_and_a_standby_takes_over(client, start_operator):
 
     assert first.stop() == 0
     assert "Released lease default/locust-operator" in first.log()
-    wait_until(
-        lambda: "this replica is now the leader" in second.log(),
-        timeout=10,
-        what="the standby to take over",
-    )
+    wait_until(lambda: "this replica is now the leader" in second.log(), timeout=10,
+               what="the standby to take over")
     create(client, locusttest("after.failover"))
     wait_for_children(client, "after.failover")
     assert leader_status(second) == 1

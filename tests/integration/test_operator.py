@@ -36,17 +36,11 @@ def test_a_new_test_gets_its_service_and_jobs_owned_by_it(client, start_operator
     assert found["worker"].spec.parallelism == 3
     for child in found.values():
         (owner,) = child.metadata.ownerReferences
-        assert (owner.kind, owner.name, owner.uid) == (
-            "LocustTest",
-            "team.perftest",
-            test.metadata.uid,
-        )
+        assert (owner.kind, owner.name, owner.uid) == ("LocustTest", "team.perftest",
+                                                       test.metadata.uid)
         assert owner.controller is True and owner.blockOwnerDeletion is True
-    posts = [
-        (r.resource, r.name)
-        for r in cluster.requests
-        if r.verb == "create" and r.resource in ("services", "jobs")
-    ]
+    posts = [(r.resource, r.name) for r in cluster.requests
+             if r.verb == "create" and r.resource in ("services", "jobs")]
     assert [resource for resource, _ in posts] == ["services", "jobs", "jobs"]
     assert "LocustTest created: 'team.perftest'" in operator.log()
 
@@ -57,24 +51,11 @@ def test_created_events_name_each_child(client, start_operator):
     wait_for_children(client, "team.perftest")
 
     messages = wait_until(
-        lambda: (
-            len(
-                m := sorted(
-                    e.message
-                    for e in events_for(client, "team.perftest")
-                    if e.reason == "Created" and e.type == "Normal"
-                )
-            )
-            == 3
-            and m
-        ),
-        what="three Created events",
-    )
-    assert messages == [
-        "Created Job team-perftest-master",
-        "Created Job team-perftest-worker",
-        "Created Service team-perftest-master",
-    ]
+        lambda: len(m := sorted(e.message for e in events_for(client, "team.perftest")
+                                if e.reason == "Created" and e.type == "Normal")) == 3 and m,
+        what="three Created events")
+    assert messages == ["Created Job team-perftest-master", "Created Job team-perftest-worker",
+                        "Created Service team-perftest-master"]
 
 
 def test_an_update_changes_nothing_and_logs_upstreams_lines(client, start_operator):
@@ -125,8 +106,7 @@ def test_a_restart_reconciles_again_without_duplicates_or_errors(client, start_o
 
     after = children(client, "team.perftest")
     assert {k: c.metadata.uid for k, c in after.items()} == {
-        k: c.metadata.uid for k, c in before.items()
-    }
+        k: c.metadata.uid for k, c in before.items()}
     assert len(list(client.list(Job, namespace="default"))) == 4
     assert len(events_for(client, "team.perftest")) == 3
     log = second.log()
@@ -203,14 +183,9 @@ def test_an_api_error_is_retried_until_the_test_converges(client, start_operator
     wait_for_children(client, "team.perftest")
     log = operator.log()
     assert "Reconcile of LocustTest default/team.perftest failed (attempt 1)" in log
-    warnings = wait_until(
-        lambda: [
-            e
-            for e in events_for(client, "team.perftest")
-            if e.type == "Warning" and e.reason == "CreateFailed"
-        ],
-        what="a CreateFailed warning",
-    )
+    warnings = wait_until(lambda: [e for e in events_for(client, "team.perftest")
+                                   if e.type == "Warning" and e.reason == "CreateFailed"],
+                          what="a CreateFailed warning")
     assert warnings[0].message.startswith("Failed to create Job team-perftest-master")
 
 
@@ -258,13 +233,8 @@ def test_probes_and_metrics(client, start_operator):
     assert operator.get("/readyz") == (200, "ok\n")
     status, metrics = operator.get("/metrics", port=operator.metrics_port)
     assert status == 200
-    line = next(
-        line
-        for line in metrics.splitlines()
-        if line.startswith(
-            'controller_runtime_reconcile_total{controller="locusttest",result="success"}'
-        )
-    )
+    line = next(line for line in metrics.splitlines() if line.startswith(
+        'controller_runtime_reconcile_total{controller="locusttest",result="success"}'))
     assert float(line.split()[-1]) >= 1
 
 

@@ -43,13 +43,8 @@ from tests.integration.test_leader_election import ELECTION
 
 def granted() -> set[tuple[str, str, str]]:
     role = next(d for d in operator_rbac() if d["kind"] == "ClusterRole")
-    return {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
+    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
 
 
 def relied_on(kube) -> set[tuple[str, str, str]]:
@@ -107,31 +102,14 @@ def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actio
     wait_until(lambda: "Update operations on checked" in first.log(), what="the update")
     # A pod stuck creating: the reconciler looks for the ConfigMap it mounts.
     (pod,) = cluster.jobs.create_pods("default", "checked-master")
-    cluster.patch_status(
-        "v1",
-        "Pod",
-        pod["metadata"]["name"],
-        {
-            "phase": "Pending",
-            "containerStatuses": [
-                {
-                    "name": "checked-master",
-                    "ready": False,
-                    "restartCount": 0,
-                    "image": "x",
-                    "imageID": "",
-                    "state": {"waiting": {"reason": "ContainerCreating"}},
-                }
-            ],
-        },
-        namespace="default",
-    )
-    wait_until(
-        lambda: any(
-            r.resource == "configmaps" for r in cluster.requests if r.user == OPERATOR_USER
-        ),
-        what="the ConfigMap check",
-    )
+    cluster.patch_status("v1", "Pod", pod["metadata"]["name"], {"phase": "Pending",
+                         "containerStatuses": [{"name": "checked-master", "ready": False,
+                                                "restartCount": 0, "image": "x", "imageID": "",
+                                                "state": {"waiting": {
+                                                    "reason": "ContainerCreating"}}}]},
+                         namespace="default")
+    wait_until(lambda: any(r.resource == "configmaps" for r in cluster.requests
+                           if r.user == OPERATOR_USER), what="the ConfigMap check")
     run_the_charms_actions(
         cluster.write_kubeconfig(tmp_path / "actions", user=OPERATOR_USER), "checked"
     )
