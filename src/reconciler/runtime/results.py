@@ -58,6 +58,18 @@ POLL_TIMEOUT_SECONDS = 5.0
 REPORT_TIMEOUT_SECONDS = 30.0
 MAX_CONCURRENT_POLLS = 8
 ABORT_AFTER_POLLS = 2  # a breach must last this many polls in a row before the test is stopped
+# A master quits its autoquit window after its run: polls come at least this many times in that
+# window, so that the stop is seen, and the numbers settle, before the master is gone.
+POLLS_PER_AUTOQUIT = 5
+
+
+def poll_interval(interval: float, spec: TestSpec | None) -> float:
+    """Seconds between two polls of a test: the operator's interval, shorter when the test's
+    autoquit window would not leave time to read its final numbers (10 s and 10 s: often not)."""
+    autoquit = spec.autoquit_seconds if spec is not None else None
+    if autoquit is None:
+        return interval
+    return max(0.5, min(interval, autoquit / POLLS_PER_AUTOQUIT))
 
 
 @dataclass
@@ -177,12 +189,12 @@ class ResultsPoller:
             progress.polling = False
 
     async def _poll_once(self, target: _Target, progress: _Progress) -> None:
-        interval = self.config.results_interval_seconds
-        progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
         try:
             spec: TestSpec | None = parse(target.test)
         except SpecError:
             spec = None
+        interval = poll_interval(self.config.results_interval_seconds, spec)
+        progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
         api = self._web_api(target)
         try:
             results = parse_stats(await api.get_json("/stats/requests"), _utcnow())
