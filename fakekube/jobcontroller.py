@@ -5,6 +5,8 @@ It follows the Job docs for non-indexed Jobs: pods are made from the template an
 ones whose ``Ready`` condition is True (a pod can run before it is ready); more failures than ``backoffLimit`` fail the
 Job (``FailureTarget`` then ``Failed``, reason ``BackoffLimitExceeded``, remaining pods deleted);
 enough successes complete it (``SuccessCriteriaMet`` then ``Complete``, with ``completionTime``).
+A pod removed from the API server still counts, as the real controller's tracking finalizer makes
+sure: as succeeded if it had succeeded, else as failed (a pod deleted before it ended).
 With ``completions`` unset (the work-queue pattern) the Job completes once any pod has succeeded
 and none is still active.
 """
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import GroupResource, StatusError
 from .meta import controller_of, now, random_hex
 from .patch import clone
-from .watch import ADDED, WatchEvent
+from .watch import ADDED, DELETED, WatchEvent
 
 if TYPE_CHECKING:
     from .apiserver import ApiServer
@@ -33,11 +35,21 @@ class JobController:
         #: Create pods for new Jobs and resync Jobs when their pods change, like the real controller.
         self.auto = False
         self._pending_syncs: set[tuple[str, str]] = set()
+        #: Pods removed from the store, per Job uid: (succeeded, failed).
+        self._removed: dict[str, tuple[int, int]] = {}
 
     def observe(self, storage: GroupResource, event: WatchEvent) -> None:
+        meta = event.object["metadata"]
+        owner = controller_of(event.object) if storage == PODS else None
+        if event.type == DELETED and owner and owner.get("kind") == "Job" and owner.get("uid"):
+            succeeded, failed = self._removed.get(owner["uid"], (0, 0))
+            if (event.object.get("status") or {}).get("phase") == "Succeeded":
+                succeeded += 1
+            else:
+                failed += 1
+            self._removed[owner["uid"]] = (succeeded, failed)
         if not self.auto:
             return
-        meta = event.object["metadata"]
         if storage == JOBS and event.type == ADDED and not event.object["spec"].get("suspend"):
             self._api.defer(self._start, meta["namespace"], meta["name"])
         elif (
@@ -204,8 +216,9 @@ class JobController:
             for p in pods
             if p["status"]["phase"] in ACTIVE_PHASES and not p["metadata"].get("deletionTimestamp")
         ]
-        succeeded = sum(1 for p in pods if p["status"]["phase"] == "Succeeded")
-        failed = sum(1 for p in pods if p["status"]["phase"] == "Failed")
+        removed_succeeded, removed_failed = self._removed.get(job["metadata"]["uid"], (0, 0))
+        succeeded = removed_succeeded + sum(1 for p in pods if p["status"]["phase"] == "Succeeded")
+        failed = removed_failed + sum(1 for p in pods if p["status"]["phase"] == "Failed")
         timestamp = now()
         if not spec.get("suspend"):
             status.setdefault("startTime", timestamp)

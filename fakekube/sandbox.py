@@ -149,7 +149,8 @@ def free_loopback_address(port: int) -> str:
 
 
 class TargetServer:
-    """A small HTTP server that answers 200 to every GET and counts requests per path.
+    """A small HTTP server that answers 200 to every GET and counts requests per path; the paths
+    in ``delays`` answer only after that many seconds (a slow endpoint).
 
     It listens on a loopback address of its own at the port its Service exposes, so the kubelet's
     name mapping (which keeps ports) takes Locust straight to it. ``service_manifests`` registers it
@@ -157,8 +158,9 @@ class TargetServer:
     selector and an EndpointSlice with the server's address.
     """
 
-    def __init__(self, port: int = 8080):
+    def __init__(self, port: int = 8080, delays: Mapping[str, float] | None = None):
         self._requests: Counter[str] = Counter()
+        slow = dict(delays or {})
         self._lock = lock = threading.Lock()
         counts = self._requests
 
@@ -168,6 +170,8 @@ class TargetServer:
             def do_GET(self) -> None:
                 with lock:
                     counts[self.path] += 1
+                if self.path in slow:
+                    time.sleep(slow[self.path])
                 body = b"ok\n"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")

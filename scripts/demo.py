@@ -5,17 +5,20 @@ the pods of Jobs as real Locust processes), installs the CRD (as `locust-operato
 apply -f -` would), starts `locust-operator run` against it through an ordinary kubeconfig, serves a
 small HTTP server as the system under test behind the Service `target`, and applies everything in
 examples/. Then it follows the test: its pods and its phase as they change, the operator's Service
-and Jobs, the workers connecting to the master, a live progress line from the master's
-/stats/requests, the final numbers, the Jobs' final state once Locust has quit, and the test's
-Events. Then it stops everything.
+and Jobs, the workers connecting to the master, a live progress line from the test's
+`status.results` (the operator reads the master's /stats/requests every 2 s here), the final
+results and the verdict on the demo's thresholds, Locust's HTML report from the ConfigMap the
+operator keeps it in (written to .demo/report.html), the Jobs' final state once Locust has quit,
+and the test's Events. Then it stops everything.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,18 +34,26 @@ from lightkube.codecs import from_dict, load_all_yaml
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Pod, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Service
 
 from reconciler.crds import crd_text
 from reconciler.api.types import LocustTestV2  # also lets lightkube's codecs load LocustTests
-from fakekube.sandbox import FakeKubeProcess, OperatorProcess, TargetServer, locust_stats
+from fakekube.sandbox import FakeKubeProcess, OperatorProcess, TargetServer
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 DASHBOARD = ROOT / "src" / "grafana_dashboards" / "locust-operator.json"
 
-# Locust workers send their numbers to the master every 3 s; the last ones come after the stop.
-WORKER_REPORT_SECONDS = 3
 LIVE = sys.stdout.isatty()
+REPORT = ROOT / ".demo" / "report.html"
+# How often the operator reads a running test's numbers (10 s by default): often enough here to
+# follow the short demo run, and to read its final numbers within the master's autoquit window.
+RESULTS_INTERVAL_SECONDS = 2
+# The demo judges its test (as examples/thresholds/ shows): the verdict comes from the final
+# numbers; the example file itself stays as the README quotes it.
+THRESHOLDS = [
+    {"metric": "failRatio", "max": 0.01},
+    {"metric": "p95Ms", "max": 500, "request": "GET /"},
+]
 
 
 def main() -> int:
@@ -70,7 +81,11 @@ def main() -> int:
             print(f"  {cluster.url}  (CRD locusttests.locust.io installed)")
 
             print("Starting `locust-operator run` ...")
-            operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log")
+            operator = OperatorProcess(
+                cluster.kubeconfig,
+                workdir / "operator.log",
+                {"RESULTS_INTERVAL_SECONDS": str(RESULTS_INTERVAL_SECONDS)},
+            )
             seconds = operator.wait_ready()
             print(f"  ready in {seconds:.2f}s (/readyz on port {operator.health_port})")
 
@@ -85,10 +100,14 @@ def main() -> int:
             tests = []
             for path in sorted((ROOT / "examples").glob("*.yaml")):
                 for obj in load_all_yaml(path.read_text(), create_resources_for_crds=True):
+                    if obj.kind == "LocustTest":
+                        obj.spec["thresholds"] = THRESHOLDS
                     client.create(obj)
                     print(f"  {obj.kind.lower()}/{obj.metadata.name} created")
                     if obj.kind == "LocustTest":
                         tests.append(obj)
+                        shown = ", ".join(_threshold(t) for t in THRESHOLDS)
+                        print(f"    with the demo's thresholds: {shown}")
             for test in tests:
                 _wait(
                     lambda t=test: _children_exist(client, t),
@@ -130,25 +149,28 @@ def _follow(client: Client, api: str, name: str, namespace: str, target: TargetS
     master_log = _LogWatch(client, namespace, pods.master_name(prefix))
     print(f"\nMaster at {master_ip}: waiting for its workers (--expect-workers)")
     progress = _Progress()
-    stats: dict[str, Any] = {}
-    while stats.get("state") != "stopped":
+    results: dict[str, Any] = {}
+    while not results.get("final"):
         pods.poll()
         # Worker connections until the users are spawned, then only the end of the run.
-        spawned = stats.get("state") in ("spawning", "running")
+        spawned = bool(results)
         master_log.poll(("run-time limit",) if spawned else ("workers connected", "spawn jobs"))
-        stats = _stats(master_ip) or stats
-        if stats.get("state") in ("spawning", "running"):
-            progress.show(stats)
+        status = _status(client, name, namespace)
+        results = status.get("results") or {}
+        if results and not results.get("final"):
+            progress.show(results)
+        if status.get("phase") in ("Succeeded", "Failed") and not results.get("final"):
+            break  # the test ended without its final numbers (the status says why)
         if progress.elapsed > 90:
             raise TimeoutError("the test did not finish within 90 s")
         time.sleep(1)
     master_log.poll(("run-time limit",))
-    progress.show(stats, final=True)
+    if results:
+        progress.show(results, final=True)
     stopped_at = time.monotonic()
-    # The master says "stopped" at once; the workers' last samples follow with their next report.
-    time.sleep(WORKER_REPORT_SECONDS + 0.5)
-    stats = _stats(master_ip) or stats
-    _final_numbers(stats, target)
+    status = _status(client, name, namespace)
+    _final_results(status, target)
+    _report(client, name, namespace)
 
     autoquit = _autoquit_seconds(client, f"{prefix}-master", namespace)
     print(f"\nLocust keeps its web UI and stats up for `--autoquit {autoquit}` after the run,")
@@ -184,13 +206,12 @@ class _Progress:
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
-    def show(self, stats: dict[str, Any], final: bool = False) -> None:
-        row = _aggregated(stats)
+    def show(self, results: dict[str, Any], final: bool = False) -> None:
         line = (
-            f"  {stats.get('state', '?'):<8} users {stats.get('user_count', 0):>3}   "
-            f"{stats.get('total_rps', 0.0):6.1f} req/s   "
-            f"requests {row.get('num_requests', 0):>5}   failures {row.get('num_failures', 0)}   "
-            f"workers {stats.get('worker_count', 0)}   {self.elapsed:4.0f}s"
+            f"  {results.get('state', '?'):<8} users {results.get('users', 0):>3}   "
+            f"{results.get('rps', 0.0):6.1f} req/s   "
+            f"requests {results.get('requests', 0):>5}   failures {results.get('failures', 0)}   "
+            f"workers {results.get('workers', 0)}   {self.elapsed:4.0f}s"
         )
         if LIVE:
             print("\r" + line, end="\n" if final else "", flush=True)
@@ -205,46 +226,72 @@ def _autoquit_seconds(client: Client, job: str, namespace: str) -> int:
     return int(args[args.index("--autoquit") + 1])
 
 
-def _stats(master_ip: str) -> dict[str, Any] | None:
-    try:
-        return locust_stats(master_ip, timeout=1)
-    except (urllib.error.URLError, OSError, ValueError):
-        return None  # not listening yet, or already gone
+def _status(client: Client, name: str, namespace: str) -> dict[str, Any]:
+    return client.get(LocustTestV2, name, namespace=namespace).status or {}
 
 
-def _aggregated(stats: dict[str, Any]) -> dict[str, Any]:
-    return next((row for row in stats.get("stats", []) if row["name"] == "Aggregated"), {})
+def _threshold(threshold: dict[str, Any]) -> str:
+    bound = f"max {threshold['max']}" if "max" in threshold else f"min {threshold['min']}"
+    return f"{threshold['metric']} {bound} on {threshold.get('request', 'Aggregated')}"
 
 
-def _final_numbers(stats: dict[str, Any], target: TargetServer) -> None:
-    print("\nFinal numbers from the master's /stats/requests:")
-    rows = [["NAME", "REQUESTS", "FAILURES", "AVG MS", "P50 MS", "P95 MS", "REQ/S"]]
-    for row in stats.get("stats", []):
-        rows.append(
-            [
-                f"{row['method']} {row['name']}".strip(),
-                str(row["num_requests"]),
-                str(row["num_failures"]),
-                f"{row['avg_response_time']:.1f}",
-                str(row["median_response_time"]),
-                str(row["response_time_percentile_0.95"]),
-                f"{row['total_rps']:.1f}",
-            ]
-        )
-    _table(rows)
-    print(
-        f"  workers {stats.get('worker_count')}   fail ratio {stats.get('fail_ratio', 0):.1%}   "
-        f"errors {len(stats.get('errors', []))}"
-    )
+def _final_results(status: dict[str, Any], target: TargetServer) -> None:
+    """The test's final `status.results`, its verdict and why, as the operator wrote them."""
+    results = status.get("results") or {}
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    if not results.get("final"):
+        available = conditions.get("ResultsAvailable", {})
+        print(f"\nNo final results: {available.get('message', 'none read')}")
+    else:
+        print("\nFinal results, from the test's status.results (read by the operator):")
+        rows = [["NAME", "REQUESTS", "FAILURES", "AVG MS", "P50 MS", "P95 MS", "REQ/S"]]
+        for entry in [*results.get("entries", []), {**results, "name": "Aggregated"}]:
+            rows.append(
+                [
+                    f"{entry.get('method', '')} {entry['name']}".strip(),
+                    str(entry["requests"]),
+                    str(entry["failures"]),
+                    f"{entry['avgMs']:.1f}",
+                    str(entry["p50Ms"]),
+                    str(entry.get("p95Ms", "-")),
+                    f"{entry['rps']:.1f}",
+                ]
+            )
+        _table(rows)
+        print(f"  workers {results['workers']}   fail ratio {results['failPercent']}%")
     paths = ", ".join(f"{path} {count}" for path, count in sorted(target.requests.items()))
     print(f"  the target counted {target.total} requests ({paths})")
+    met = conditions.get("ThresholdsMet", {})
+    print(f"\nVerdict: {status.get('verdict', '-')}   ({met.get('reason')}: {met.get('message')})")
+
+
+def _report(client: Client, name: str, namespace: str) -> None:
+    """Locust's HTML report, from the ConfigMap the operator saved it in."""
+    try:
+        config_map = _wait(
+            lambda: _config_map(client, f"{name}-report", namespace), "the report", 30
+        )
+    except TimeoutError:
+        print("  no report ConfigMap (the test's Events say why)")
+        return
+    html = gzip.decompress(base64.b64decode(config_map.binaryData["report.html.gz"]))
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_bytes(html)
+    print(f"Locust's HTML report (ConfigMap {name}-report): {REPORT.relative_to(ROOT)}")
+
+
+def _config_map(client: Client, name: str, namespace: str) -> ConfigMap | None:
+    try:
+        return client.get(ConfigMap, name, namespace=namespace)
+    except ApiError:
+        return None
 
 
 def _final_state(
     client: Client, api: str, namespace: str, jobs: list[str], pods: _PodWatch
 ) -> None:
-    print(f"$ kubectl get lotest,jobs,pods -n {namespace}")
-    _get_lotest(api, namespace)
+    print(f"$ kubectl get lotest -o wide -n {namespace}; kubectl get jobs,pods -n {namespace}")
+    _get_lotest(api, namespace, wide=True)
     rows = [["JOB", "STATUS", "SUCCEEDED", "FAILED", "DURATION"]]
     for name in jobs:
         job = client.get(Job, name, namespace=namespace)
@@ -426,13 +473,17 @@ def _table(rows: list[list[str]]) -> None:
     print()
 
 
-def _get_lotest(api: str, namespace: str) -> None:
-    """`kubectl get lotest`: the CRD's printer columns, as the API server renders them."""
+def _get_lotest(api: str, namespace: str, wide: bool = False) -> None:
+    """`kubectl get lotest` (`-o wide`): the CRD's printer columns, as the API server renders
+    them."""
     url = f"{api}/apis/locust.io/v2/namespaces/{namespace}/locusttests"
     table = httpx2.get(url, headers={"Accept": TABLE}).json()
-    columns = [c["name"].upper() for c in table["columnDefinitions"] if c.get("priority", 0) == 0]
+    limit = 1 if wide else 0
+    columns = [
+        c["name"].upper() for c in table["columnDefinitions"] if c.get("priority", 0) <= limit
+    ]
     rows = [[str(cell) for cell, c in zip(row["cells"], table["columnDefinitions"])
-             if c.get("priority", 0) == 0] for row in table["rows"]]
+             if c.get("priority", 0) <= limit] for row in table["rows"]]
     _table([columns, *rows])
 
 

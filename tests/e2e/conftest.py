@@ -50,9 +50,11 @@ class Cluster:
     def namespace(self, name: str) -> None:
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
-    def target(self, name: str, namespace: str) -> TargetServer:
+    def target(
+        self, name: str, namespace: str, delays: dict[str, float] | None = None
+    ) -> TargetServer:
         """An HTTP server for a test to load, reachable as the Service ``name``."""
-        server = TargetServer()
+        server = TargetServer(delays=delays)
         self.apply(*server.service_manifests(name, namespace))
         return server
 
@@ -106,7 +108,15 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def operator_env() -> dict[str, str]:
+    """Settings of the operator beyond the module's defaults; a module may override it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, operator_env: dict[str, str]
+) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("e2e")
     kube = FakeKube(
         kubelet=KubeletSettings(root=root / "node", fail_unknown_images=True),
@@ -120,7 +130,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         operator = OperatorProcess(
             kube.write_kubeconfig(root / "operator-kubeconfig", user=OPERATOR_USER),
             root / "operator.log",
-            {"POD_HEALTH_GRACE_SECONDS": str(POD_HEALTH_GRACE_SECONDS)},
+            {"POD_HEALTH_GRACE_SECONDS": str(POD_HEALTH_GRACE_SECONDS), **operator_env},
         )
         operator.wait_ready()
         client = Client(

@@ -8,8 +8,7 @@ operator's, and the targets carry the Juju topology as labels. The charm's alert
 too. The dashboard's queries are checked against what the operator exports and against this
 Prometheus.
 
-The locusttest_* series come with the results of issue 12: until then, the parts that need them
-are strict xfails, which fail loudly once the series exist, so that the marks are removed.
+The locusttest_* series come from the tests' statuses (their results), on the operator's /metrics.
 """
 
 from __future__ import annotations
@@ -53,9 +52,6 @@ RUN_SECONDS = 120  # long enough for every test here to watch it run
 SHORT = "short"
 THRESHOLDS = [{"metric": "failRatio", "max": 0.5}]
 SCRAPE = "1s"
-LOCUSTTEST_PENDING = pytest.mark.xfail(
-    strict=True, reason="locusttest_* metrics land with issue 12"
-)
 LOCUSTFILE = """\
 from locust import HttpUser, constant, task
 
@@ -329,13 +325,11 @@ def test_the_dashboard_reads_only_series_the_operator_exports(observed: Observed
     assert_exported(observed.operator, {n for n in names if not n.startswith("locusttest_")})
 
 
-@LOCUSTTEST_PENDING
 def test_the_dashboard_reads_only_test_series_the_operator_exports(observed: Observed):
     names = dashboard_names()
     assert_exported(observed.operator, {n for n in names if n.startswith("locusttest_")})
 
 
-@LOCUSTTEST_PENDING
 def test_prometheus_sees_the_running_tests_requests_grow(scraping: Scraping):
     selector = f'job="{scraping.job}", namespace="{NAMESPACE}", name="{TEST}"'
     expr = f"locusttest_requests_total{{{selector}}}"

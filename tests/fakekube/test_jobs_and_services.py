@@ -160,6 +160,27 @@ def test_first_pod_failure_fails_a_job_with_backoff_limit_zero(fakekube: FakeKub
     assert fakekube.get("v1", "Pod", second) is None  # the controller removes the remaining pods
 
 
+def test_a_running_pod_deleted_counts_as_failed(fakekube: FakeKube) -> None:
+    fakekube.create(job("j", backoffLimit=0))
+    (pod,) = fakekube.jobs.create_pods("default", "j")
+    fakekube.jobs.set_pod_phase("default", pod["metadata"]["name"], "Running")
+    fakekube.delete("v1", "Pod", pod["metadata"]["name"])
+    failed = fakekube.jobs.sync_job("default", "j")
+    assert condition_types(failed) == ["FailureTarget", "Failed"]
+    assert failed["status"]["failed"] == 1 and "active" not in failed["status"]
+
+
+def test_a_succeeded_pod_deleted_still_counts_as_succeeded(fakekube: FakeKube) -> None:
+    fakekube.create(job("j", backoffLimit=0, parallelism=2, completions=2))
+    first, second = (p["metadata"]["name"] for p in fakekube.jobs.create_pods("default", "j"))
+    fakekube.jobs.set_pod_phase("default", first, "Succeeded")
+    fakekube.delete("v1", "Pod", first)
+    fakekube.jobs.set_pod_phase("default", second, "Succeeded")
+    done = fakekube.jobs.sync_job("default", "j")
+    assert "Complete" in condition_types(done)
+    assert done["status"]["succeeded"] == 2
+
+
 def test_complete_and_fail_conveniences(fakekube: FakeKube) -> None:
     fakekube.create(job("ok"))
     fakekube.create(job("ko"))

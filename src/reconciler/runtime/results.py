@@ -61,6 +61,18 @@ MAX_CONCURRENT_POLLS = 8
 # Beyond its --autoquit delay, a master still up after its test stopped was stopped by hand.
 AUTOQUIT_GRACE_SECONDS = 30.0
 ABORT_AFTER_POLLS = 2  # a breach must last this many polls in a row before the test is stopped
+# A master quits its autoquit window after its run: polls come at least this many times in that
+# window, so that the stop is seen, and the numbers settle, before the master is gone.
+POLLS_PER_AUTOQUIT = 5
+
+
+def poll_interval(interval: float, spec: TestSpec | None) -> float:
+    """Seconds between two polls of a test: the operator's interval, shorter when the test's
+    autoquit window would not leave time to read its final numbers (10 s and 10 s: often not)."""
+    autoquit = spec.autoquit_seconds if spec is not None else None
+    if autoquit is None:
+        return interval
+    return max(0.5, min(interval, autoquit / POLLS_PER_AUTOQUIT))
 
 
 @dataclass
@@ -109,7 +121,8 @@ class ResultsPoller:
 
     async def run(self) -> None:
         interval = self.config.results_interval_seconds
-        tick = min(1.0, interval / 4)
+        # Due polls start within half a second: a settle poll is due 3.5 s after a stop.
+        tick = min(0.5, interval / 4)
         try:
             while True:
                 self.poll_due()
@@ -199,7 +212,8 @@ class ResultsPoller:
             spec: TestSpec | None = parse(target.test)
         except SpecError:
             spec = None
-        progress.due = self.clock() + self._interval(spec) * random.uniform(0.9, 1.1)
+        interval = poll_interval(self.config.results_interval_seconds, spec)
+        progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
         api = self._web_api(target)
         try:
             results = parse_stats(await api.get_json("/stats/requests"), _utcnow())
@@ -223,14 +237,6 @@ class ResultsPoller:
             await self._abort_if_breached(target, progress, spec, results, api)
         progress.last = results
         self._publish(target.key, progress, Observation(results=results))
-
-    def _interval(self, spec: TestSpec | None) -> float:
-        """The configured interval, shorter for a master that quits soon after its run: the
-        stopped answers must be seen, and settle, within its --autoquit window."""
-        interval = self.config.results_interval_seconds
-        if spec is not None and spec.autoquit_seconds is not None:
-            interval = min(interval, max(1.0, spec.autoquit_seconds / 4))
-        return interval
 
     async def _abort_if_breached(
         self,
