@@ -114,6 +114,11 @@ class StubMasters:
         self._sites: dict[str, web.TCPSite] = {}
         #: Addresses not to listen on again (a master whose web UI went away).
         self.silenced: set[str] = set()
+        #: Raw answers to ``GET /stats/requests`` per address: (HTTP status, body, content type).
+        self.answers: dict[str, tuple[int, bytes, str]] = {}
+        #: Addresses whose ``/stats/requests`` never answers (until ``close``).
+        self.hanging: set[str] = set()
+        self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     def _master(self, request: web.Request) -> StubMaster:
@@ -121,6 +126,13 @@ class StubMasters:
         return self.masters[address]
 
     async def _stats(self, request: web.Request) -> web.Response:
+        address = request.transport.get_extra_info("sockname")[0] if request.transport else ""
+        if address in self.hanging:
+            await self._released.wait()
+            return web.Response(status=503)
+        if address in self.answers:
+            status, body, content_type = self.answers[address]
+            return web.Response(status=status, body=body, content_type=content_type)
         return web.json_response(self._master(request).payload(time.monotonic()))
 
     async def _stop(self, request: web.Request) -> web.Response:
@@ -183,6 +195,7 @@ class StubMasters:
                 print(f"stub master: cannot listen on {address}:{self.port}: {error}")
 
     async def close(self) -> None:
+        self._released.set()
         for address in list(self._sites):
             await self.forget(address)
         if self._runner is not None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import GroupResource, StatusError
 from .meta import controller_of, now, random_hex
 from .patch import clone
-from .watch import ADDED, WatchEvent
+from .watch import ADDED, DELETED, WatchEvent
 
 if TYPE_CHECKING:
     from .apiserver import ApiServer
@@ -33,6 +33,10 @@ class JobController:
         #: Create pods for new Jobs and resync Jobs when their pods change, like the real controller.
         self.auto = False
         self._pending_syncs: set[tuple[str, str]] = set()
+        #: Job uid -> uids of its pods deleted before they ended. The real controller keeps a
+        #: finalizer on its pods until it has counted them, and counts a pod deleted while
+        #: Pending or Running as failed; the fake removes pods at once, so it remembers them.
+        self._deleted_unfinished: dict[str, set[str]] = {}
 
     def observe(self, storage: GroupResource, event: WatchEvent) -> None:
         if not self.auto:
@@ -40,12 +44,17 @@ class JobController:
         meta = event.object["metadata"]
         if storage == JOBS and event.type == ADDED and not event.object["spec"].get("suspend"):
             self._api.defer(self._start, meta["namespace"], meta["name"])
+        elif storage == JOBS and event.type == DELETED:
+            self._deleted_unfinished.pop(meta.get("uid"), None)
         elif (
             storage == PODS
             and (owner := controller_of(event.object))
             and owner.get("kind") == "Job"
         ):
             key = (meta["namespace"], owner["name"])
+            phase = (event.object.get("status") or {}).get("phase")
+            if event.type == DELETED and phase not in TERMINAL_PHASES:
+                self._deleted_unfinished.setdefault(owner["uid"], set()).add(meta["uid"])
             if key not in self._pending_syncs:
                 self._pending_syncs.add(key)
                 self._api.defer(self._resync, key)
@@ -206,6 +215,7 @@ class JobController:
         ]
         succeeded = sum(1 for p in pods if p["status"]["phase"] == "Succeeded")
         failed = sum(1 for p in pods if p["status"]["phase"] == "Failed")
+        failed += len(self._deleted_unfinished.get(job["metadata"]["uid"], ()))
         timestamp = now()
         if not spec.get("suspend"):
             status.setdefault("startTime", timestamp)
