@@ -33,8 +33,8 @@ from reconciler.api.types import LocustTestV2
 from reconciler.status.results import parse_stats
 
 from .conftest import wait_until
-from .test_conversion import webhook  # noqa: F401  (the v1 test is served through it)
 from .objects import conditions, create, locusttest, locusttest_v1, reasons, status
+from .test_conversion import webhook  # noqa: F401  (the v1 test is served through it)
 
 STUB_IMAGE = f"{STUB_REPOSITORY}:2.47.0"
 OPERATOR_ENV = {"RESULTS_INTERVAL_SECONDS": "1"}
@@ -151,7 +151,11 @@ def proxied_paths(cluster: FakeKube, address_pod: str) -> list[str]:
 
 
 def test_live_and_final_results_verdicts_report_and_metrics(
-    cluster: FakeKube, client: Client, start_operator, stubs: Stubs, webhook: dict[str, str]
+    cluster: FakeKube,
+    client: Client,
+    start_operator,
+    stubs: Stubs,
+    webhook: dict[str, str],  # noqa: F811
 ) -> None:
     operator = start_operator(**OPERATOR_ENV, **webhook)
     create(client, stub_test("plain"))
@@ -180,7 +184,7 @@ def test_live_and_final_results_verdicts_report_and_metrics(
         assert results["users"] == 4 and results["workers"] == 1
         assert {"requests", "failures", "failRatio", "failPercent", "rps", "avgMs"} <= set(results)
         assert {"p50Ms", "p95Ms", "p99Ms", "maxMs", "observedAt"} <= set(results)
-        assert [e["name"] for e in results["entries"]][0] == "/checkout"
+        assert results["entries"][0]["name"] == "/checkout"
         assert "Aggregated" not in {e["name"] for e in results["entries"]}
     slow = status(client, "slow")
     assert "verdict" not in slow
