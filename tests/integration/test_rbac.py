@@ -57,8 +57,13 @@ def fakekube(tmp_path):
 
 def granted() -> set[tuple[str, str, str]]:
     role = next(d for d in operator_rbac() if d["kind"] == "ClusterRole")
-    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-            for resource in rule["resources"] for verb in rule["verbs"]}
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def relied_on(kube) -> set[tuple[str, str, str]]:
@@ -83,22 +88,40 @@ def run_the_charms_actions(kubeconfig, name: str) -> None:
 
 
 def abort_the_test_of_a_stub_master(client, cluster) -> None:
-    cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "stub-scripts", "namespace": "default"},
-                    "data": {"locustfile.py": "# the stub image runs no Locust\n"}})
+    cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "stub-scripts", "namespace": "default"},
+            "data": {"locustfile.py": "# the stub image runs no Locust\n"},
+        }
+    )
     thresholds = [{"metric": "failRatio", "max": 0.1, "abortOnFail": True}]
-    create(client, locusttest("aborted", workers=1, image=f"{STUB_REPOSITORY}:2.47.0",
-                              testFiles={"configMapRef": "stub-scripts"}, thresholds=thresholds))
+    create(
+        client,
+        locusttest(
+            "aborted",
+            workers=1,
+            image=f"{STUB_REPOSITORY}:2.47.0",
+            testFiles={"configMapRef": "stub-scripts"},
+            thresholds=thresholds,
+        ),
+    )
     wait_for_children(client, "aborted")
     stubs = Stubs(cluster)
     try:
         (master,) = cluster.jobs.create_pods("default", "aborted-master")
-        wait_until(lambda: "ReportSaved" in reasons(client, "aborted"), timeout=20,
-                   what="the report of the aborted test")
+        wait_until(
+            lambda: "ReportSaved" in reasons(client, "aborted"),
+            timeout=20,
+            what="the report of the aborted test",
+        )
         assert "TestAborted" in reasons(client, "aborted")
         name = master["metadata"]["name"]
-        wait_until(lambda: name not in {p.metadata.name for p in client.list(Pod)},
-                   what="the master pod deleted")
+        wait_until(
+            lambda: name not in {p.metadata.name for p in client.list(Pod)},
+            what="the master pod deleted",
+        )
     finally:
         stubs.close()
 
@@ -137,14 +160,31 @@ def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actio
     wait_until(lambda: "Update operations on checked" in first.log(), what="the update")
     # A pod stuck creating: the reconciler looks for the ConfigMap it mounts.
     (pod,) = cluster.jobs.create_pods("default", "checked-master")
-    cluster.patch_status("v1", "Pod", pod["metadata"]["name"], {"phase": "Pending",
-                         "containerStatuses": [{"name": "checked-master", "ready": False,
-                                                "restartCount": 0, "image": "x", "imageID": "",
-                                                "state": {"waiting": {
-                                                    "reason": "ContainerCreating"}}}]},
-                         namespace="default")
-    wait_until(lambda: any(r.resource == "configmaps" for r in cluster.requests
-                           if r.user == OPERATOR_USER), what="the ConfigMap check")
+    cluster.patch_status(
+        "v1",
+        "Pod",
+        pod["metadata"]["name"],
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "checked-master",
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": "x",
+                    "imageID": "",
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                }
+            ],
+        },
+        namespace="default",
+    )
+    wait_until(
+        lambda: any(
+            r.resource == "configmaps" for r in cluster.requests if r.user == OPERATOR_USER
+        ),
+        what="the ConfigMap check",
+    )
     run_the_charms_actions(
         cluster.write_kubeconfig(tmp_path / "actions", user=OPERATOR_USER), "checked"
     )
