@@ -374,3 +374,32 @@ def test_masters_that_refuse_hang_or_answer_garbage_never_block_reconciles(
     assert ended["phase"] == "Failed"
     assert conditions(ended)["ThresholdsMet"] == ("Unknown", "ResultsUnavailable")
     assert "results" not in ended or ended["results"].get("final") is not True
+
+
+def test_an_operator_that_restarts_never_reads_a_final_test_again(
+    cluster: FakeKube, client: Client, start_operator, stubs: Stubs
+) -> None:
+    first = start_operator(**OPERATOR_ENV)
+    create(client, stub_test("finished"))
+    create(client, stub_test("running"))
+    address = master_address(cluster, stubs, "finished")
+    master_address(cluster, stubs, "running")
+    wait_for_condition(client, "finished", "ResultsAvailable", ("True", "ResultsRead"))
+    stubs.ask(address, "POST", "/stop")
+    final = wait_for_final(client, "finished")
+    assert first.stop() == 0
+
+    pod = next(p for p in client.list(Pod, namespace="default") if p.status.podIP == address)
+    polls = len(proxied_paths(cluster, pod.metadata.name))
+    seen = results_of(client, "running")["observedAt"]
+    start_operator(**OPERATOR_ENV)
+    running = len(proxied_paths(cluster, "running-master"))
+    wait_until(
+        lambda: (
+            len(proxied_paths(cluster, "running-master")) >= running + 3
+            and results_of(client, "running")["observedAt"] > seen
+        ),
+        what="the new operator polling the running test",
+    )
+    assert len(proxied_paths(cluster, pod.metadata.name)) == polls
+    assert results_of(client, "finished") == final
