@@ -12,16 +12,24 @@ In one run:
     in the burst and for tests created one at a time on an idle operator, next to the API server's
     round-trip time for one create (a reconcile needs three creates, one after the other).
 
-Usage: python benchmarks/reconcile.py [--tests 500] [--workers 16]
+  * polling: N running tests (the stub image on the fake's kubelet, stub masters answering Locust's
+    web API; benchmarks/stub_master.py) read every RESULTS_INTERVAL_SECONDS: the operator's CPU
+    seconds and API calls per minute while it polls (from the fake's request log), and the burst
+    again while it polls, next to its floor on the same cluster: the ratio beside the first one.
+
+Usage: python benchmarks/reconcile.py [--tests 500] [--workers 16] [--polled 200]
+                                      [--results-interval 10] [--poll-window 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
+import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -36,7 +44,7 @@ from lightkube.config.kubeconfig import KubeConfig
 from lightkube.models.core_v1 import ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Namespace, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Service
 from lightkube.types import PatchType
 
 from reconciler.config import OperatorConfig
@@ -45,7 +53,10 @@ from reconciler.api.types import LocustTestV2
 from reconciler.resources import build_children
 from reconciler.api.parse import parse
 from reconciler.status.phase import initial_status
-from fakekube.sandbox import FakeKubeProcess, OperatorProcess
+from fakekube.sandbox import FakeKubeProcess, OperatorProcess, _child_env
+from benchmarks.stub_master import STUB_REPOSITORY
+
+OPERATOR_USER = "locust-operator"
 
 
 def locusttest(name: str, namespace: str) -> dict:
@@ -59,6 +70,123 @@ def locusttest(name: str, namespace: str) -> dict:
             "worker": {"command": "--locustfile /lotest/src/locustfile.py", "replicas": 2},
             "testFiles": {"configMapRef": "bench-locustfile"},
         },
+    }
+
+
+class StubCluster:
+    """benchmarks/stub_master.py --serve-cluster: the fake API server with a kubelet running the
+    stub image, and stub masters on its master pods, in a process of their own."""
+
+    def __init__(self, workdir: Path):
+        self.kubeconfig = workdir / "kubeconfig"
+        self.operator_kubeconfig = workdir / "operator-kubeconfig"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "stub_master.py"), "--serve-cluster",
+             str(workdir), "--operator-user", OPERATOR_USER],
+            cwd=ROOT, env=_child_env({}), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if "listening" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"stub cluster did not start: {line!r}")
+
+    def operator_requests(self) -> dict[str, int]:
+        """The operator's requests so far, by "verb resource[/subresource]"."""
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write("requests\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()  # ends its command loop, and with it the cluster
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def stub_locusttest(name: str, namespace: str) -> dict:
+    test = locusttest(name, namespace)
+    test["spec"]["image"] = f"{STUB_REPOSITORY}:2.47.0"
+    test["spec"]["worker"]["replicas"] = 1  # one sleeping worker process per test is enough
+    return test
+
+
+async def polled_tests(config: KubeConfig, namespace: str, count: int, timeout: float) -> float:
+    """Create `count` stub tests; seconds until every one has status.results."""
+    async with AsyncClient(config=config, field_manager="bench") as client:
+        start = time.perf_counter()
+        limit = asyncio.Semaphore(32)
+
+        async def create(index: int) -> None:
+            async with limit:
+                document = stub_locusttest(f"polled-{index:04d}", namespace)
+                await client.create(LocustTestV2.from_dict(document))
+
+        await asyncio.gather(*(create(i) for i in range(count)))
+        while True:
+            tests = [t async for t in client.list(LocustTestV2, namespace=namespace)]
+            if sum(1 for t in tests if (t.status or {}).get("results")) >= count:
+                return time.perf_counter() - start
+            if time.perf_counter() - start > timeout:
+                raise TimeoutError(f"not every polled test had results after {timeout:.0f}s")
+            await asyncio.sleep(1.0)
+
+
+def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    """The polling figures (see the module's docstring)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = StubCluster(workdir)
+    operator = None
+    try:
+        config = KubeConfig.from_file(cluster.kubeconfig)
+        client = Client(config=config, field_manager="bench")
+        for crd in load_all_yaml(crd_text()):
+            client.create(crd)
+        for namespace in ("polled", "quiet", "burst", "floor"):
+            client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+        # The stub pods mount the test's files as a real Locust pod does.
+        client.create(ConfigMap(metadata=ObjectMeta(name="bench-locustfile", namespace="polled"),
+                                data={"locustfile.py": "# the stub image runs no Locust\n"}))
+        time.sleep(0.2)
+        operator = OperatorProcess(
+            cluster.operator_kubeconfig, workdir / "operator.log",
+            env={"MAX_CONCURRENT_RECONCILES": str(args.workers), "LOG_LEVEL": "WARNING",
+                 "WATCH_NAMESPACES": "polled,quiet,burst",
+                 "RESULTS_INTERVAL_SECONDS": str(args.results_interval)},
+        )
+        operator.wait_ready()
+        floor = asyncio.run(raw_floor(config, "floor", args.tests, args.workers))
+        quiet, _ = asyncio.run(burst(config, "quiet", args.tests))  # before any test is polled
+        to_results = asyncio.run(polled_tests(config, "polled", args.polled,
+                                              timeout=60 + 3 * args.results_interval))
+        time.sleep(args.results_interval)  # past the first polls' jitter: the steady state
+        requests_before, cpu_before = cluster.operator_requests(), cpu_seconds(operator.proc.pid)
+        window_start = time.perf_counter()
+        time.sleep(args.poll_window)
+        window = time.perf_counter() - window_start
+        cpu = cpu_seconds(operator.proc.pid) - cpu_before
+        requests_after = cluster.operator_requests()
+        calls = {k: v - requests_before.get(k, 0) for k, v in requests_after.items()}
+        elapsed, _ = asyncio.run(burst(config, "burst", args.tests))
+    finally:
+        if operator:
+            operator.stop()
+        cluster.stop()
+    per_minute = 60 / window
+    return {
+        "to_results": to_results,
+        "window": window,
+        "cpu_per_minute": cpu * per_minute,
+        "calls_per_minute": sum(calls.values()) * per_minute,
+        "proxy_per_minute": calls.get("get pods/proxy", 0) * per_minute,
+        "status_per_minute": calls.get("patch locusttests/status", 0) * per_minute,
+        "burst": elapsed,
+        "quiet": quiet,
+        "floor": floor,
     }
 
 
@@ -217,6 +345,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=500)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--polled", type=int, default=200, help="running tests polled (0: skip)")
+    parser.add_argument("--results-interval", type=float, default=10.0)
+    parser.add_argument("--poll-window", type=float, default=20.0,
+                        help="seconds of polling measured (scaled to per minute)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="locust-operator-bench-") as tmp:
@@ -255,6 +387,7 @@ def main() -> int:
         finally:
             code = operator.stop() if operator else None
             cluster.stop()
+        polled = polling(args, workdir / "polling") if args.polled else None
 
     children = 3 * args.tests
     print(f"locust-operator benchmark (fake API server in its own process; {args.workers} workers)")
@@ -275,6 +408,20 @@ def main() -> int:
           f"   p99 {percentile(single, 99) * 1000:7.1f} ms"
           f"   (one create round trip: {round_trip * 1000:.1f} ms)")
     print(f"  operator exit code after SIGTERM   {code}")
+    if polled:
+        print(f"  polling {args.polled} running tests (stub masters), RESULTS_INTERVAL_SECONDS="
+              f"{args.results_interval:g}, measured over {polled['window']:.0f} s")
+        print(f"    creation to every test's first results {polled['to_results']:6.1f} s")
+        print(f"    operator CPU                     {polled['cpu_per_minute']:8.2f} s per minute")
+        print(f"    operator API calls               {polled['calls_per_minute']:8.0f} per minute"
+              f"  ({polled['proxy_per_minute']:.0f} pod-proxy GETs, "
+              f"{polled['status_per_minute']:.0f} status patches)")
+        print(f"    on this cluster (its Jobs get pods): raw floor {polled['floor']:.3f} s, burst "
+              f"before polling {polled['quiet']:.3f} s, burst while polling "
+              f"{polled['burst']:.3f} s")
+        print(f"    ratio operator / floor, polling  {polled['burst'] / polled['floor']:8.2f}"
+              f"   (before polling: {polled['quiet'] / polled['floor']:.2f}; on the first "
+              f"cluster: {elapsed / floor:.2f})")
     return 0
 
 

@@ -114,6 +114,11 @@ class StubMasters:
         self._sites: dict[str, web.TCPSite] = {}
         #: Addresses not to listen on again (a master whose web UI went away).
         self.silenced: set[str] = set()
+        #: Raw answers to ``GET /stats/requests`` per address: (HTTP status, body, content type).
+        self.answers: dict[str, tuple[int, bytes, str]] = {}
+        #: Addresses whose ``/stats/requests`` never answers (until ``close``).
+        self.hanging: set[str] = set()
+        self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     def _master(self, request: web.Request) -> StubMaster:
@@ -121,6 +126,13 @@ class StubMasters:
         return self.masters[address]
 
     async def _stats(self, request: web.Request) -> web.Response:
+        address = request.transport.get_extra_info("sockname")[0] if request.transport else ""
+        if address in self.hanging:
+            await self._released.wait()
+            return web.Response(status=503)
+        if address in self.answers:
+            status, body, content_type = self.answers[address]
+            return web.Response(status=status, body=body, content_type=content_type)
         return web.json_response(self._master(request).payload(time.monotonic()))
 
     async def _stop(self, request: web.Request) -> web.Response:
@@ -183,6 +195,7 @@ class StubMasters:
                 print(f"stub master: cannot listen on {address}:{self.port}: {error}")
 
     async def close(self) -> None:
+        self._released.set()
         for address in list(self._sites):
             await self.forget(address)
         if self._runner is not None:
@@ -226,10 +239,53 @@ async def _main(server: str, token: str | None) -> None:
         await follow(stubs, server, token)
 
 
+async def _serve_cluster(workdir: Path, operator_user: str) -> None:
+    """A fake cluster whose kubelet runs the stub image (Jobs get their pods by themselves), and
+    stub masters on its master pods, in this process. Writes `kubeconfig` (the administrator)
+    and `operator-kubeconfig` (`operator_user`) into `workdir`, prints the URL, then answers
+    each line `requests` on stdin with a JSON line: the requests `operator_user` made so far,
+    counted by "verb resource[/subresource]"."""
+    from collections import Counter
+
+    from fakekube import FakeKube, KubeletSettings
+
+    settings = KubeletSettings(root=workdir / "node", images={STUB_REPOSITORY: STUB_IMAGE})
+    with FakeKube(kubelet=settings) as kube:
+        kube.jobs.auto = True
+        kube.write_kubeconfig(workdir / "kubeconfig")
+        kube.write_kubeconfig(workdir / "operator-kubeconfig", user=operator_user)
+        async with StubMasters() as stubs:
+            following = asyncio.create_task(follow(stubs, kube.url, interval=0.5))
+            print(f"fakekube listening on {kube.url}", flush=True)
+            loop = asyncio.get_running_loop()
+            while line := await loop.run_in_executor(None, sys.stdin.readline):
+                if line.strip() == "requests":
+                    counts = Counter(
+                        f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}"
+                        for r in kube.requests
+                        if r.user == operator_user
+                    )
+                    print(json.dumps(counts), flush=True)
+            following.cancel()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", required=True, help="the API server's URL")
+    parser.add_argument("--server", help="the API server's URL")
     parser.add_argument("--token", help="a bearer token (default: none)")
+    parser.add_argument(
+        "--serve-cluster",
+        type=Path,
+        metavar="DIR",
+        help="instead: serve a fake cluster running the stub image, with stub masters "
+        "(kubeconfigs written into DIR; stdin: `requests` prints the operator's request counts)",
+    )
+    parser.add_argument("--operator-user", default="locust-operator")
     arguments = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(arguments.server, arguments.token))
+        if arguments.serve_cluster:
+            asyncio.run(_serve_cluster(arguments.serve_cluster, arguments.operator_user))
+        elif arguments.server:
+            asyncio.run(_main(arguments.server, arguments.token))
+        else:
+            parser.error("--server or --serve-cluster is required")

@@ -290,3 +290,20 @@ def test_services_need_ports_and_names_for_several(fakekube: FakeKube) -> None:
         fakekube.create(
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}}
         )
+
+
+def test_a_pod_deleted_before_it_ended_counts_as_failed(fakekube: FakeKube) -> None:
+    """As the real controller counts it (its pods carry a finalizer until counted): a Running pod
+    deleted fails a Job with backoffLimit 0."""
+    fakekube.jobs.auto = True
+    fakekube.create(job("gone", backoffLimit=0))
+    (pod,) = fakekube.wait_for(
+        lambda: fakekube.list("v1", "Pod", "default", {"app": "gone"}), message="a pod"
+    )
+    fakekube.jobs.set_pod_phase("default", pod["metadata"]["name"], "Running")
+    fakekube.delete("v1", "Pod", pod["metadata"]["name"])
+    fakekube.wait_for(
+        lambda: "Failed" in condition_types(fakekube.get("batch/v1", "Job", "gone")),
+        message="the Job to fail",
+    )
+    assert fakekube.get("batch/v1", "Job", "gone")["status"]["failed"] == 1

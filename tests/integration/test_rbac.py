@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Service
+from lightkube.resources.core_v1 import Pod, Service
 
 import reports
 from reconciler.api.types import LocustTestV2
 from reconciler.config import OperatorConfig
+from benchmarks.stub_master import STUB_IMAGE, STUB_REPOSITORY
+from fakekube import KubeletSettings
 from fakekube.sandbox import OperatorProcess
 from fakekube.server import FakeKube
 from reconciler.crds import crd_text
@@ -31,6 +34,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.objects import (
     children,
+    reasons,
     conditions,
     create,
     create_bypassing_validation,
@@ -39,12 +43,27 @@ from tests.integration.objects import (
     wait_for_children,
 )
 from tests.integration.test_leader_election import ELECTION
+from tests.integration.test_results import Stubs
+
+
+@pytest.fixture
+def fakekube(tmp_path):
+    """A kubelet that runs the stub Locust image only: the pods of the Locust image are left for
+    the scenario to drive."""
+    settings = KubeletSettings(root=tmp_path / "node", images={STUB_REPOSITORY: STUB_IMAGE})
+    with FakeKube(authorization="RBAC", kubelet=settings) as server:
+        yield server
 
 
 def granted() -> set[tuple[str, str, str]]:
     role = next(d for d in operator_rbac() if d["kind"] == "ClusterRole")
-    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-            for resource in rule["resources"] for verb in rule["verbs"]}
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def relied_on(kube) -> set[tuple[str, str, str]]:
@@ -68,10 +87,49 @@ def run_the_charms_actions(kubeconfig, name: str) -> None:
     kube.close()
 
 
+def abort_the_test_of_a_stub_master(client, cluster) -> None:
+    cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "stub-scripts", "namespace": "default"},
+            "data": {"locustfile.py": "# the stub image runs no Locust\n"},
+        }
+    )
+    thresholds = [{"metric": "failRatio", "max": 0.1, "abortOnFail": True}]
+    create(
+        client,
+        locusttest(
+            "aborted",
+            workers=1,
+            image=f"{STUB_REPOSITORY}:2.47.0",
+            testFiles={"configMapRef": "stub-scripts"},
+            thresholds=thresholds,
+        ),
+    )
+    wait_for_children(client, "aborted")
+    stubs = Stubs(cluster)
+    try:
+        (master,) = cluster.jobs.create_pods("default", "aborted-master")
+        wait_until(
+            lambda: "ReportSaved" in reasons(client, "aborted"),
+            timeout=20,
+            what="the report of the aborted test",
+        )
+        assert "TestAborted" in reasons(client, "aborted")
+        name = master["metadata"]["name"]
+        wait_until(
+            lambda: name not in {p.metadata.name for p in client.list(Pod)},
+            what="the master pod deleted",
+        )
+    finally:
+        stubs.close()
+
+
 def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actions(
     client, start_operator, cluster, tmp_path
 ):
-    first = start_operator(POD_HEALTH_GRACE_SECONDS="0", **ELECTION)
+    first = start_operator(POD_HEALTH_GRACE_SECONDS="0", RESULTS_INTERVAL_SECONDS="1", **ELECTION)
     wait_until(lambda: "now the leader" in first.log(), what="leadership")
     cluster.faults.add(verb="create", resource="jobs", status=500, times=2)
     create(client, locusttest("checked"))
@@ -102,22 +160,44 @@ def test_every_rule_of_the_cluster_role_is_needed_by_the_reconciler_or_the_actio
     wait_until(lambda: "Update operations on checked" in first.log(), what="the update")
     # A pod stuck creating: the reconciler looks for the ConfigMap it mounts.
     (pod,) = cluster.jobs.create_pods("default", "checked-master")
-    cluster.patch_status("v1", "Pod", pod["metadata"]["name"], {"phase": "Pending",
-                         "containerStatuses": [{"name": "checked-master", "ready": False,
-                                                "restartCount": 0, "image": "x", "imageID": "",
-                                                "state": {"waiting": {
-                                                    "reason": "ContainerCreating"}}}]},
-                         namespace="default")
-    wait_until(lambda: any(r.resource == "configmaps" for r in cluster.requests
-                           if r.user == OPERATOR_USER), what="the ConfigMap check")
+    cluster.patch_status(
+        "v1",
+        "Pod",
+        pod["metadata"]["name"],
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "checked-master",
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": "x",
+                    "imageID": "",
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                }
+            ],
+        },
+        namespace="default",
+    )
+    wait_until(
+        lambda: any(
+            r.resource == "configmaps" for r in cluster.requests if r.user == OPERATOR_USER
+        ),
+        what="the ConfigMap check",
+    )
     run_the_charms_actions(
         cluster.write_kubeconfig(tmp_path / "actions", user=OPERATOR_USER), "checked"
     )
+    # A test stopped early through its master's web API (pods/proxy), its report saved
+    # (configmaps create), its master pod deleted (pods delete).
+    abort_the_test_of_a_stub_master(client, cluster)
     assert first.stop() == 0
     second = start_operator(**ELECTION)
     wait_until(lambda: "now the leader" in second.log(), what="leadership")
     client.delete(LocustTestV2, "checked", namespace="default")
+    client.delete(LocustTestV2, "aborted", namespace="default")
     wait_until(lambda: not children(client, "checked"), what="garbage collection")
+    wait_until(lambda: not children(client, "aborted"), what="garbage collection")
     assert second.stop() == 0
 
     assert granted() - relied_on(cluster) == set()
