@@ -312,6 +312,30 @@ def test_abort_on_fail_stops_the_test_and_ends_its_master(
     assert master.stops == 1
 
 
+def test_a_master_stopped_by_hand_is_ended_after_its_autoquit_delay(
+    cluster: FakeKube, client: Client, start_operator, stubs: Stubs
+) -> None:
+    """A stop through Locust's web UI (or the stop-test action) cancels Locust's own autoquit:
+    without the operator, the master and the test would run for ever."""
+    start_operator(**OPERATOR_ENV)
+    test = stub_test("by-hand")
+    test["spec"]["master"]["autoquit"] = {"enabled": True, "timeout": 1}
+    create(client, test)
+    address = master_address(cluster, stubs, "by-hand")
+    stubs.ask(address, "POST", "/stop")
+    wait_for_final(client, "by-hand")
+    wait_until(
+        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
+        timeout=30,
+        what="the lingering master pod deleted",
+    )
+    ended = wait_until(
+        lambda: (s := status(client, "by-hand")).get("phase") in ("Succeeded", "Failed") and s,
+        what="the test ended",
+    )
+    assert ended["results"]["final"] is True
+
+
 def test_masters_that_refuse_hang_or_answer_garbage_never_block_reconciles(
     cluster: FakeKube, client: Client, start_operator, stubs: Stubs
 ) -> None:

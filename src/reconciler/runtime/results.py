@@ -58,8 +58,9 @@ SETTLE_SECONDS = 3.5
 POLL_TIMEOUT_SECONDS = 5.0
 REPORT_TIMEOUT_SECONDS = 30.0
 MAX_CONCURRENT_POLLS = 8
-# Beyond its --autoquit delay, a master still up after its test stopped was stopped by hand.
-AUTOQUIT_GRACE_SECONDS = 30.0
+# Beyond its --autoquit delay (counted from the final snapshot, itself after the stop), a master
+# still up after its test stopped was stopped by hand.
+AUTOQUIT_GRACE_SECONDS = 10.0
 ABORT_AFTER_POLLS = 2  # a breach must last this many polls in a row before the test is stopped
 # A master quits its autoquit window after its run: polls come at least this many times in that
 # window, so that the stop is seen, and the numbers settle, before the master is gone.
@@ -167,7 +168,11 @@ class ResultsPoller:
     def _targets(self) -> Iterator[_Target]:
         for informer in self.caches.tests:
             for key, test in list(informer.cache.items()):
-                if test["metadata"].get("deletionTimestamp") or _final_in(test):
+                if test["metadata"].get("deletionTimestamp"):
+                    continue
+                # Finished before this operator knew it (a restart, a new leader): nothing to
+                # read. One it finished itself stays a target while its master may linger.
+                if _final_in(test) and TestKey(*key) not in self._progress:
                     continue
                 pod = self._running_master(key)
                 if pod is not None:
