@@ -158,7 +158,7 @@ class Reconciler:
         if metadata.get("deletionTimestamp"):
             self._written.pop(key, None)
             return DONE  # the garbage collector removes the children through ownerReferences
-        subject = _involved(test, key)
+        subject = InvolvedObject.of_test(test, key.namespace, key.name)
         current = self._current_status(key, metadata, test.get("status") or {})
         generation = int(metadata.get("generation") or 1)
         children, foreign = self._observe(key, metadata.get("uid"))
@@ -536,14 +536,3 @@ def _stuck_creating(pod: Mapping[str, Any], now: datetime, grace_seconds: float)
 
 def _reason(error: ApiError) -> str | None:
     return getattr(error.status, "reason", None)
-
-
-def _involved(test: Mapping[str, Any], key: TestKey) -> InvolvedObject:
-    metadata = test.get("metadata") or {}
-    return InvolvedObject(
-        api_version=test.get("apiVersion", "locust.io/v2"),
-        kind=test.get("kind", "LocustTest"),
-        namespace=key.namespace,
-        name=key.name,
-        uid=metadata.get("uid"),
-    )

@@ -323,14 +323,7 @@ class ResultsPoller:
             progress.observation = observation  # the same numbers, seen later
 
     def _record(self, target: _Target, type_: str, reason: str, message: str) -> None:
-        metadata = target.test["metadata"]
-        subject = InvolvedObject(
-            api_version=target.test.get("apiVersion", "locust.io/v2"),
-            kind=target.test.get("kind", "LocustTest"),
-            namespace=target.key.namespace,
-            name=target.key.name,
-            uid=metadata.get("uid"),
-        )
+        subject = InvolvedObject.of_test(target.test, target.key.namespace, target.key.name)
         self.recorder.record(subject, type_, reason, message)
 
 

@@ -33,6 +33,17 @@ class InvolvedObject:
     name: str
     uid: str | None = None
 
+    @classmethod
+    def of_test(cls, test: Mapping[str, Any], namespace: str, name: str) -> InvolvedObject:
+        """A LocustTest as the subject of its events."""
+        return cls(
+            api_version=test.get("apiVersion", "locust.io/v2"),
+            kind=test.get("kind", "LocustTest"),
+            namespace=namespace,
+            name=name,
+            uid=(test.get("metadata") or {}).get("uid"),
+        )
+
 
 @dataclass(frozen=True)
 class Event:
