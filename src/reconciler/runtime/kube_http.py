@@ -74,14 +74,15 @@ async def direct(
 ) -> httpx2.Response:
     """The same request straight to the pod's address (in-cluster: no API server, no
     credentials). `http` is a plain client the caller shares between pods."""
-    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
     return await http.request(
-        method,
-        f"http://{host}:{port}/{path.lstrip('/')}",
-        content=content,
-        headers=headers,
-        timeout=timeout,
+        method, pod_url(pod_ip, port, path), content=content, headers=headers, timeout=timeout
     )
+
+
+def pod_url(pod_ip: str, port: int, path: str) -> str:
+    """`http://<pod IP>:<port>/<path>`, an IPv6 address in brackets."""
+    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+    return f"http://{host}:{port}/{path.lstrip('/')}"
 
 
 class WebApiError(Exception):
@@ -144,6 +145,14 @@ class LocustWebApi:
         self._pod_ip = pod_ip or ""
         self._plain = http
 
+    def _endpoint(self, path: str) -> tuple[httpx2.AsyncClient, str]:
+        """The client and URL a request for `path` goes through."""
+        if self.via_proxy:
+            assert self._client is not None
+            return _http(self._client), pod_proxy_path(self.namespace, self.pod, self.port, path)
+        assert self._plain is not None
+        return self._plain, pod_url(self._pod_ip, self.port, path)
+
     def _where(self, path: str) -> str:
         return f"{self.namespace}/{self.pod}:{self.port}/{path.lstrip('/')}"
 
@@ -153,32 +162,11 @@ class LocustWebApi:
         """The answer to `method path`, whatever its status; `WebApiError` when there is none,
         or when the API server answered instead of the master."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else None
+        http, url = self._endpoint(path)
         try:
-            if self.via_proxy:
-                assert self._client is not None
-                response = await pod_proxy(
-                    self._client,
-                    method,
-                    self.namespace,
-                    self.pod,
-                    self.port,
-                    path,
-                    timeout=self.timeout,
-                    content=content,
-                    headers=headers,
-                )
-            else:
-                assert self._plain is not None
-                response = await direct(
-                    self._plain,
-                    method,
-                    self._pod_ip,
-                    self.port,
-                    path,
-                    timeout=self.timeout,
-                    content=content,
-                    headers=headers,
-                )
+            response = await http.request(
+                method, url, content=content, headers=headers, timeout=self.timeout
+            )
         except httpx2.TimeoutException:
             raise WebApiError(
                 _UNREACHABLE, f"{self._where(path)}: no answer within {self.timeout:g}s"
