@@ -136,6 +136,16 @@ async def polled_tests(config: KubeConfig, namespace: str, count: int, timeout: 
             await asyncio.sleep(1.0)
 
 
+def prepared_cluster(config: KubeConfig, namespaces: tuple[str, ...]) -> Client:
+    """A client of the cluster, once the CRD and `namespaces` exist."""
+    client = Client(config=config, field_manager="bench")
+    for crd in load_all_yaml(crd_text()):
+        client.create(crd)
+    for namespace in namespaces:
+        client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+    return client
+
+
 def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """The polling figures (see the module's docstring)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -143,11 +153,7 @@ def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     operator = None
     try:
         config = KubeConfig.from_file(cluster.kubeconfig)
-        client = Client(config=config, field_manager="bench")
-        for crd in load_all_yaml(crd_text()):
-            client.create(crd)
-        for namespace in ("polled", "quiet", "burst", "floor"):
-            client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+        client = prepared_cluster(config, ("polled", "quiet", "burst", "floor"))
         # The stub pods mount the test's files as a real Locust pod does.
         client.create(ConfigMap(metadata=ObjectMeta(name="bench-locustfile", namespace="polled"),
                                 data={"locustfile.py": "# the stub image runs no Locust\n"}))
@@ -357,11 +363,7 @@ def main() -> int:
         operator = None
         try:
             config = KubeConfig.from_file(cluster.kubeconfig)
-            client = Client(config=config, field_manager="bench")
-            for crd in load_all_yaml(crd_text()):
-                client.create(crd)
-            for namespace in ("burst", "floor", "full", "single"):
-                client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+            prepared_cluster(config, ("burst", "floor", "full", "single"))
             time.sleep(0.2)
 
             operator = OperatorProcess(

@@ -176,15 +176,7 @@ PHASES = ("Pending", "Running", "Succeeded", "Failed", "Invalid")
 FINISHED_PHASES = ("Succeeded", "Failed", "Invalid")
 VERDICTS = ("Passed", "Failed", "Inconclusive")
 SUMMARY_KEYS = (
-    "requests",
-    "failures",
-    "failRatio",
-    "rps",
-    "avgMs",
-    "p50Ms",
-    "p95Ms",
-    "p99Ms",
-    "maxMs",
+    *THRESHOLD_METRICS,
     "users",
     "workers",
     "state",
