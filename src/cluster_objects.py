@@ -26,7 +26,7 @@ from lightkube.resources.rbac_authorization_v1 import (
 )
 
 from charm_config import WEBHOOK_PORT
-from kube import ClusterError, api_errors, check_version, metadata_of
+from kube import ClusterError, api_errors, check_version, get_or_none, metadata_of
 from reconciler.crds import CRD_NAME, PART_OF_LABEL, ConversionWebhook, crd_manifest
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def _check_owner(kube: lightkube.Client, meta: ObjectMeta, app: str, namespace: 
     owner = (annotations.get(OWNER_APPLICATION) or "", annotations.get(OWNER_MODEL) or "")
     # No owner recorded: applied by hand (`locust-operator crd | kubectl apply`), ours to take.
     # An owner whose Service (where the CRD sends conversions) is gone is gone too.
-    if owner[0] and owner != (app, namespace) and _exists(kube, Service, *owner):
+    if owner[0] and owner != (app, namespace) and get_or_none(kube, Service, *owner) is not None:
         logger.warning("CRD %s is owned by %s in model %s; not touching it", CRD_NAME, *owner)
         raise CrdOwnedElsewhere(
             f"CRD {CRD_NAME} is managed by application {owner[0]} in model {owner[1]}: one "
@@ -147,25 +147,12 @@ def _check_owner(kube: lightkube.Client, meta: ObjectMeta, app: str, namespace: 
         )
 
 
-def _exists(kube: lightkube.Client, kind: Any, name: str, namespace: str | None) -> bool:
-    try:
-        kube.get(kind, name, namespace=namespace)
-    except ApiError as error:
-        if error.status.code == 404:
-            return False
-        raise
-    return True
-
-
 def release_crd(kube: lightkube.Client, app: str, namespace: str) -> None:
     """Forget this deployment as the CRD's owner, so that another may take it over."""
     with api_errors(app, "releasing the LocustTest CRD"):
-        try:
-            crd = kube.get(CustomResourceDefinition, CRD_NAME)
-        except ApiError as error:
-            if error.status.code == 404:
-                return
-            raise
+        crd = get_or_none(kube, CustomResourceDefinition, CRD_NAME)
+        if crd is None:
+            return
         annotations = metadata_of(crd).annotations or {}
         if (annotations.get(OWNER_APPLICATION), annotations.get(OWNER_MODEL)) == (app, namespace):
             released = {"metadata": {"annotations": {OWNER_APPLICATION: None, OWNER_MODEL: None}}}

@@ -54,6 +54,18 @@ def check_version(kube: lightkube.Client, app: str) -> None:
         raise ClusterError(problem)
 
 
+def get_or_none(
+    kube: lightkube.Client, resource: Any, name: str, namespace: str | None = None
+) -> Any:
+    """The object, or None where the API server has none (404)."""
+    try:
+        return kube.get(resource, name, namespace=namespace)
+    except ApiError as error:
+        if error.status.code == 404:
+            return None
+        raise
+
+
 def metadata_of(obj: Any) -> ObjectMeta:
     """An object's metadata, which the API always returns (lightkube types it as optional)."""
     assert obj.metadata is not None

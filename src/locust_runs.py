@@ -21,7 +21,7 @@ import lightkube
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap, Pod
 
-from kube import ClusterError, api_errors, metadata_of
+from kube import ClusterError, api_errors, get_or_none, metadata_of
 from reconciler.api.naming import child_names
 from reconciler.api.parse import parse
 from reconciler.api.types import (
@@ -33,6 +33,7 @@ from reconciler.api.types import (
 )
 from reconciler.crds import CRD_NAME, KIND
 from reconciler.resources.constants import WEB_UI_PORT
+from reconciler.resources.report import report_name
 
 # The CRD's bounds on spec.thresholds.
 MAX_THRESHOLDS = 20
@@ -630,12 +631,7 @@ def results_output(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def report_config_map(kube: lightkube.Client, app: str, name: str, namespace: str) -> str | None:
     """The ConfigMap holding the test's HTML report, if the operator has written it."""
-    report = f"{name}-report"
+    report = report_name(name)
     with api_errors(app, f"reading ConfigMap {report}"):
-        try:
-            kube.get(ConfigMap, report, namespace=namespace)
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
-            raise
-    return report
+        found = get_or_none(kube, ConfigMap, report, namespace)
+    return report if found is not None else None

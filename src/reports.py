@@ -16,7 +16,7 @@ from lightkube.core.client import FieldSelector, LabelSelector
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Service
 
-from kube import ClusterError, api_errors, key_of, metadata_of
+from kube import ClusterError, api_errors, get_or_none, key_of, metadata_of
 from reconciler.api.naming import child_names
 from reconciler.api.parse import parse
 from reconciler.api.types import LocustTestV1, LocustTestV2, SpecError, TestSpec
@@ -181,15 +181,6 @@ def list_tests(
     return results
 
 
-def _get_or_none(kube: lightkube.Client, resource: Any, name: str, namespace: str) -> Any:
-    try:
-        return kube.get(resource, name, namespace=namespace)
-    except ApiError as error:
-        if error.status.code == 404:
-            return None
-        raise
-
-
 def _event_time(event: Event) -> datetime:
     stamp = event.lastTimestamp or event.eventTime or event.firstTimestamp
     stamp = stamp or metadata_of(event).creationTimestamp
@@ -307,11 +298,11 @@ def describe_test(
         summary["lib-config-map"] = spec.lib_config_map
     names = child_names(spec.name)
     with api_errors(app, f"reading the children of LocustTest {name}"):
-        service = _get_or_none(kube, Service, names.service, ref.namespace)
+        service = get_or_none(kube, Service, names.service, ref.namespace)
         jobs = {
             (ref.namespace, job_name): job
             for job_name in (names.master_job, names.worker_job)
-            if (job := _get_or_none(kube, Job, job_name, ref.namespace)) is not None
+            if (job := get_or_none(kube, Job, job_name, ref.namespace)) is not None
         }
     services = {(ref.namespace, names.service)} if service else set()
     return results | {"spec": summary, "children": _children(ref, services, jobs)}
