@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -211,6 +212,5 @@ def test_an_abort_on_fail_threshold_stops_a_long_test_early(cluster: Cluster):
         for e in cluster.kube.list("v1", "Event", NAMESPACE)
         if e["involvedObject"]["name"] == "aborted" and e["reason"] == "TestAborted"
     ]
-    assert (
-        aborted == f"Stopped early (abortOnFail): {condition(status, 'ThresholdsMet')['message']}"
-    )
+    # The breach as the poll that stopped the test saw it: the final p95 may differ a little.
+    assert re.fullmatch(r"Stopped early \(abortOnFail\): p95Ms [0-9.]+ > 50 on GET /slow", aborted)
