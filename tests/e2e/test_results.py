@@ -162,7 +162,10 @@ def test_the_report_config_map_holds_locusts_html_report(cluster: Cluster):
     assert b"/slow" in html and b"/fast" in html  # the run's own requests
     (owner,) = config_map["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"]) == ("LocustTest", "passing")
-    assert "ReportSaved" in cluster.event_reasons(NAMESPACE, "passing")
+    # Events are written off the poller's path, after the ConfigMap.
+    wait_until(
+        lambda: "ReportSaved" in cluster.event_reasons(NAMESPACE, "passing"), what="ReportSaved"
+    )
 
 
 def test_a_p95_threshold_breached_on_the_slow_endpoint_fails_the_test(cluster: Cluster):
@@ -207,10 +210,13 @@ def test_an_abort_on_fail_threshold_stops_a_long_test_early(cluster: Cluster):
     # Stopped by the operator, not by its run time: the master's Job ends failed (its pod was
     # ended), the workers' Job completes (the master told them to quit).
     assert status["phase"] == "Failed"
-    (aborted,) = [
-        e["message"]
-        for e in cluster.kube.list("v1", "Event", NAMESPACE)
-        if e["involvedObject"]["name"] == "aborted" and e["reason"] == "TestAborted"
-    ]
+    (aborted,) = wait_until(
+        lambda: [
+            e["message"]
+            for e in cluster.kube.list("v1", "Event", NAMESPACE)
+            if e["involvedObject"]["name"] == "aborted" and e["reason"] == "TestAborted"
+        ],
+        what="the TestAborted event",
+    )
     # The breach as the poll that stopped the test saw it: the final p95 may differ a little.
     assert re.fullmatch(r"Stopped early \(abortOnFail\): p95Ms [0-9.]+ > 50 on GET /slow", aborted)
