@@ -63,3 +63,33 @@ async def test_no_new_work_is_handed_out_after_shut_down():
     queue.add("b")
     with pytest.raises(ShutDown):
         await queue.get()
+
+
+async def test_low_priority_keys_wait_behind_every_other_key():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_low_priority("polled-1")
+    queue.add("new-1")
+    queue.add_low_priority("polled-2")
+    queue.add("new-2")
+    assert [await queue.get() for _ in range(4)] == ["new-1", "new-2", "polled-1", "polled-2"]
+
+
+async def test_adding_a_waiting_low_priority_key_moves_it_ahead_once():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_low_priority("a")
+    queue.add("b")
+    queue.add("a")  # its Job changed: more than a status write is due
+    queue.add_low_priority("a")  # does not send it back
+    assert [await queue.get() for _ in range(2)] == ["b", "a"]
+    assert len(queue) == 0
+
+
+async def test_a_key_added_while_processing_keeps_the_higher_priority_for_after_done():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    key = await queue.get()
+    queue.add_low_priority("a")
+    queue.add_low_priority("c")
+    queue.add("a")
+    queue.done(key)
+    assert [await queue.get() for _ in range(2)] == ["a", "c"]

@@ -177,7 +177,9 @@ class Operator:
         caches = self.caches = Caches(client, config.watch_namespaces, self.queue.add)
         # In the cluster the master pods can be reached at their IPs, without the API server.
         plain = httpx2.AsyncClient() if config.results_via == "pod-ip" else None
-        poller = ResultsPoller(client, config, caches, self.queue.add, recorder, http=plain)
+        poller = ResultsPoller(
+            client, config, caches, self.queue.add_low_priority, recorder, http=plain
+        )
         # Under Pebble (the charm), a test's new phase or verdict reaches the charm at once.
         notifier = PebbleNotifier.from_env()
 

@@ -4,7 +4,10 @@
 * a key is never handed to two workers at once: added while being processed, it is queued again
   when the worker calls `done`;
 * failures are retried with per-key exponential backoff (with jitter, capped), and `forget` resets
-  it.
+  it;
+* keys added with `add_low_priority` (the results poller's wake-ups: status writes of running
+  tests) are handed out only when no other key waits, so a burst of new tests is not queued
+  behind them; `add` of a waiting low-priority key moves it ahead.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ class WorkQueue(Generic[K]):
         self._name = name
         self._base_delay = base_delay
         self._max_delay = max_delay
-        self._ready: asyncio.Queue[K | None] = asyncio.Queue()
-        self._dirty: set[K] = set()
+        # Keys waiting for a worker, each lane in the order added (dicts as ordered sets).
+        self._urgent: dict[K, None] = {}
+        self._low: dict[K, None] = {}
+        # One True per waiting key, so that `get` can wait; False once shut down.
+        self._signals: asyncio.Queue[bool] = asyncio.Queue()
+        self._dirty: dict[K, bool] = {}  # key -> added with low priority only
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
@@ -44,13 +51,33 @@ class WorkQueue(Generic[K]):
         return len(self._dirty)
 
     def add(self, key: K) -> None:
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if self._dirty[key]:  # promoted: a change to the test or its children came in
+                self._dirty[key] = False
+                if key in self._low:
+                    del self._low[key]
+                    self._urgent[key] = None
+            return
+        self._adds.inc()
+        self._dirty[key] = False
+        if key not in self._processing:
+            self._push(key)
+
+    def add_low_priority(self, key: K) -> None:
+        """Add `key` behind every key added with `add`, now or later, while it waits."""
         if self._shutting_down or key in self._dirty:
             return
         self._adds.inc()
-        self._dirty.add(key)
+        self._dirty[key] = True
         if key not in self._processing:
-            self._ready.put_nowait(key)
-            self._depth.inc()
+            self._push(key)
+
+    def _push(self, key: K) -> None:
+        (self._low if self._dirty[key] else self._urgent)[key] = None
+        self._signals.put_nowait(True)
+        self._depth.inc()
 
     def add_after(self, key: K, delay: float) -> None:
         if self._shutting_down:
@@ -86,20 +113,21 @@ class WorkQueue(Generic[K]):
 
     async def get(self) -> K:
         """Wait for the next key; raises ShutDown once the queue is shut down."""
-        key = await self._ready.get()
-        if key is None or self._shutting_down:
-            self._ready.put_nowait(None)  # wake the next worker too
+        if not await self._signals.get() or self._shutting_down:
+            self._signals.put_nowait(False)  # wake the next worker too
             raise ShutDown
+        lane = self._urgent or self._low
+        key = next(iter(lane))
+        del lane[key]
         self._depth.dec()
-        self._dirty.discard(key)
+        del self._dirty[key]
         self._processing.add(key)
         return key
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty and not self._shutting_down:
-            self._ready.put_nowait(key)
-            self._depth.inc()
+            self._push(key)
 
     def shut_down(self) -> None:
         """Stop handing out keys; workers finish their current key and get ShutDown."""
@@ -107,4 +135,4 @@ class WorkQueue(Generic[K]):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        self._ready.put_nowait(None)
+        self._signals.put_nowait(False)
