@@ -25,6 +25,7 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, Pod
+from lightkube.types import PatchType
 
 from benchmarks.stub_master import STUB_REPOSITORY, StubMasters, follow, stub_images
 from fakekube import FakeKube, KubeletSettings
@@ -334,6 +335,63 @@ def test_a_master_stopped_by_hand_is_ended_after_its_autoquit_delay(
         what="the test ended",
     )
     assert ended["results"]["final"] is True
+
+
+def test_an_operator_restarted_after_the_final_snapshot_still_ends_a_lingering_master(
+    cluster: FakeKube, client: Client, start_operator, stubs: Stubs
+) -> None:
+    """The operator that took the final snapshot stops before the master's autoquit delay is
+    over: its successor, which never reads that test again, ends the master all the same."""
+    first = start_operator(**OPERATOR_ENV)
+    test = stub_test("restarted")
+    test["spec"]["master"]["autoquit"] = {"enabled": True, "timeout": 1}
+    create(client, test)
+    address = master_address(cluster, stubs, "restarted")
+    stubs.ask(address, "POST", "/stop")
+    final = wait_for_final(client, "restarted")
+    first.stop()
+    start_operator(**OPERATOR_ENV)
+    wait_until(
+        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
+        timeout=30,
+        what="the lingering master pod deleted by the new operator",
+    )
+    ended = wait_until(
+        lambda: (s := status(client, "restarted")).get("phase") in ("Succeeded", "Failed") and s,
+        what="the test ended",
+    )
+    assert ended["results"] == final  # the final snapshot is never read again
+
+
+def test_a_new_operator_ends_the_master_of_a_test_aborted_before_it_took_over(
+    cluster: FakeKube, client: Client, start_operator, stubs: Stubs
+) -> None:
+    """The last operator wrote the aborted test's final snapshot and stopped before it ended the
+    master, which has no --autoquit to end it by itself: the new operator ends it at once."""
+    first = start_operator(RESULTS_INTERVAL_SECONDS="3600")  # it never polls: the state is ours
+    test = stub_test(
+        "aborted", thresholds=[{"metric": "failRatio", "max": 0.1, "abortOnFail": True}]
+    )
+    test["spec"]["master"]["autoquit"] = {"enabled": False}
+    create(client, test)
+    address = master_address(cluster, stubs, "aborted")
+    first.stop()
+    stubs.ask(address, "POST", "/stop")
+    answer = stubs.ask(address, "GET", "/stats/requests")
+    final = parse_stats(answer, datetime.now(timezone.utc)).as_final(None, datetime.now())
+    client.patch(
+        LocustTestV2.Status,
+        "aborted",
+        {"status": {"results": final.to_status(), "verdict": "Failed"}},
+        namespace="default",
+        patch_type=PatchType.MERGE,
+    )
+    start_operator(**OPERATOR_ENV)
+    wait_until(
+        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
+        what="the aborted test's master pod deleted by the new operator",
+    )
+    assert results_of(client, "aborted") == final.to_status()  # never read again
 
 
 def test_masters_that_refuse_hang_or_answer_garbage_never_block_reconciles(

@@ -13,7 +13,8 @@ snapshot; the poller then saves Locust's HTML report in a ConfigMap. A threshold
 `abortOnFail` that is breached in two polls in a row stops the test through `/stop`; Locust then
 no longer quits by itself, so after the final snapshot the poller deletes the master pod, and
 the master tells its workers to quit. A master stopped by hand (web UI, the stop-test action) is
-ended the same way once its --autoquit delay has passed.
+ended the same way once its --autoquit delay has passed, and so is a lingering master of a test
+that was finished before this operator took over.
 """
 
 from __future__ import annotations
@@ -142,8 +143,7 @@ class ResultsPoller:
             uid = target.test["metadata"].get("uid")
             progress = self._progress.get(target.key)
             if progress is None or progress.uid != uid:
-                first = now + random.uniform(0, self.config.results_interval_seconds)
-                progress = self._progress[target.key] = _Progress(uid, first)
+                progress = self._progress[target.key] = self._first_seen(target, now)
             if progress.done:
                 if progress.linger_deadline is not None and progress.linger_deadline <= now:
                     progress.linger_deadline = None
@@ -160,6 +160,21 @@ class ResultsPoller:
         for key in [k for k in self._progress if k not in present and self.caches.test(k) is None]:
             del self._progress[key]
 
+    def _first_seen(self, target: _Target, now: float) -> _Progress:
+        uid = target.test["metadata"].get("uid")
+        if not _final_in(target.test):
+            return _Progress(uid, now + random.uniform(0, self.config.results_interval_seconds))
+        # Finished before this operator knew it (a restart, a new leader), its master still up:
+        # nothing is read again, but a master the last operator stopped, or that was stopped by
+        # hand, is ended as that operator would have.
+        spec = _spec_of(target.test)
+        progress = _Progress(uid, now, done=True)
+        if spec is not None and spec.autoquit_seconds is not None:
+            progress.linger_deadline = now + spec.autoquit_seconds + AUTOQUIT_GRACE_SECONDS
+        elif spec is not None and _aborted_maybe(spec, target.test):
+            progress.linger_deadline = now
+        return progress
+
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
@@ -169,10 +184,6 @@ class ResultsPoller:
         for informer in self.caches.tests:
             for key, test in list(informer.cache.items()):
                 if test["metadata"].get("deletionTimestamp"):
-                    continue
-                # Finished before this operator knew it (a restart, a new leader): nothing to
-                # read. One it finished itself stays a target while its master may linger.
-                if _final_in(test) and TestKey(*key) not in self._progress:
                     continue
                 pod = self._running_master(key)
                 if pod is not None:
@@ -213,10 +224,7 @@ class ResultsPoller:
             progress.polling = False
 
     async def _poll_once(self, target: _Target, progress: _Progress) -> None:
-        try:
-            spec: TestSpec | None = parse(target.test)
-        except SpecError:
-            spec = None
+        spec = _spec_of(target.test)
         interval = poll_interval(self.config.results_interval_seconds, spec)
         progress.due = self.clock() + interval * random.uniform(0.9, 1.1)
         api = self._web_api(target)
@@ -327,11 +335,26 @@ class ResultsPoller:
         self.recorder.record(subject, type_, reason, message)
 
 
+def _spec_of(test: dict[str, Any]) -> TestSpec | None:
+    """The test's spec; None when it does not parse (its results are still read)."""
+    try:
+        return parse(test)
+    except SpecError:
+        return None
+
+
 def _final_in(test: dict[str, Any]) -> bool:
     """Whether the test's status holds its final snapshot already: it is never read again (an
     operator that restarts, or takes over the lease, has no memory of having read it)."""
     results = (test.get("status") or {}).get("results")
     return isinstance(results, dict) and results.get("final") is True
+
+
+def _aborted_maybe(spec: TestSpec, test: dict[str, Any]) -> bool:
+    """Whether a finished test may have been stopped by its abortOnFail thresholds: its master,
+    which has no --autoquit to end it, is ended then."""
+    failed = (test.get("status") or {}).get("verdict") == "Failed"
+    return failed and any(threshold.abort_on_fail for threshold in spec.thresholds)
 
 
 def _comparable(observation: Observation | None) -> Any:
