@@ -261,14 +261,14 @@ class PodProxy:
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         answering(upstream.status)
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+            await response.write_eof()
         except (aiohttp.ClientError, asyncio.TimeoutError):
-            # The pod broke off mid-answer: so does the proxy, as the apiserver's would.
+            # The pod broke off mid-answer, or the client went away: the proxy breaks off too,
+            # as the apiserver's does, without a word in its log.
             if request.transport is not None:
                 request.transport.abort()
-            return response
-        await response.write_eof()
         return response
