@@ -182,9 +182,15 @@ class TargetServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A Locust that stops mid-request hangs up on a slow answer: no traceback.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
         self.address = free_loopback_address(port)
         self.port = port
-        self._server = ThreadingHTTPServer((self.address, port), Handler)
+        self._server = Server((self.address, port), Handler)
         self._server.daemon_threads = True
         # Locust's keep-alive connections would otherwise hold up close().
         self._server.block_on_close = False
