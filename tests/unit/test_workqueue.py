@@ -93,3 +93,12 @@ async def test_a_key_added_while_processing_keeps_the_higher_priority_for_after_
     queue.add("a")
     queue.done(key)
     assert [await queue.get() for _ in range(2)] == ["a", "c"]
+
+
+async def test_only_keys_added_with_add_count_as_new_work_coming_in():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_low_priority("polled")
+    assert not queue.added_within(60)
+    queue.add("new")
+    assert queue.added_within(60)
+    assert not queue.added_within(0)

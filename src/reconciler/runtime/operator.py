@@ -42,6 +42,8 @@ log = logging.getLogger("reconciler")
 FIELD_MANAGER = "locust-operator"
 SHUTDOWN_GRACE_SECONDS = 25.0
 VERSION_TIMEOUT_SECONDS = 5.0
+# Polls of running tests wait while new work came into the queue this recently (a burst).
+BUSY_SECONDS = 1.0
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
@@ -178,7 +180,13 @@ class Operator:
         # In the cluster the master pods can be reached at their IPs, without the API server.
         plain = httpx2.AsyncClient() if config.results_via == "pod-ip" else None
         poller = ResultsPoller(
-            client, config, caches, self.queue.add_low_priority, recorder, http=plain
+            client,
+            config,
+            caches,
+            self.queue.add_low_priority,
+            recorder,
+            http=plain,
+            busy=lambda: self.queue.added_within(BUSY_SECONDS),
         )
         # Under Pebble (the charm), a test's new phase or verdict reaches the charm at once.
         notifier = PebbleNotifier.from_env()

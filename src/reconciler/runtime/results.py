@@ -109,6 +109,8 @@ class ResultsPoller:
     enqueue: Callable[[TestKey], None]
     recorder: Any  # runtime.events.EventRecorder
     clock: Callable[[], float] = time.monotonic
+    # Whether reconciles of new work are waiting: polls then wait too (see `poll_due`).
+    busy: Callable[[], bool] = lambda: False
     http: httpx2.AsyncClient | None = None  # for RESULTS_VIA=pod-ip
     _progress: dict[TestKey, _Progress] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(
@@ -155,10 +157,21 @@ class ResultsPoller:
                 continue
             if progress.polling or progress.due > now:
                 continue
+            if self._deferred(progress, now):
+                continue
             progress.polling = True
             self._spawn(self._poll(target, progress), f"results {target.key}")
         for key in [k for k in self._progress if k not in present and self.caches.test(k) is None]:
             del self._progress[key]
+
+    def _deferred(self, progress: _Progress, now: float) -> bool:
+        """Whether a due poll waits for the reconciles of new work (a burst of new tests): the
+        API server serves those first. Never for longer than an interval past its time, and
+        never once Locust said it stopped: the settled numbers must be read before it quits."""
+        if (progress.last is not None and progress.last.stopped) or progress.aborted:
+            return False
+        overdue = now - progress.due >= self.config.results_interval_seconds
+        return not overdue and self.busy()
 
     def _first_seen(self, target: _Target, now: float) -> _Progress:
         uid = target.test["metadata"].get("uid")

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -43,6 +45,7 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._shutting_down = False
+        self._last_add = -math.inf
         self._depth = WORKQUEUE_DEPTH.labels(name)
         self._adds = WORKQUEUE_ADDS.labels(name)
         self._retries = WORKQUEUE_RETRIES.labels(name)
@@ -50,9 +53,15 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._dirty)
 
+    def added_within(self, seconds: float) -> bool:
+        """Whether a key was added with `add` (not `add_low_priority`) in the last `seconds`:
+        the queue has new work coming in."""
+        return time.monotonic() - self._last_add < seconds
+
     def add(self, key: K) -> None:
         if self._shutting_down:
             return
+        self._last_add = time.monotonic()
         if key in self._dirty:
             if self._dirty[key]:  # promoted: a change to the test or its children came in
                 self._dirty[key] = False
