@@ -259,7 +259,8 @@ async def _serve_cluster(workdir: Path, operator_user: str) -> None:
         kube.write_kubeconfig(workdir / "kubeconfig")
         kube.write_kubeconfig(workdir / "operator-kubeconfig", user=operator_user)
         async with StubMasters() as stubs:
-            following = asyncio.create_task(follow(stubs, kube.url, interval=0.5))
+            # Each listing is work for the API server the figures measure: seldom enough.
+            following = asyncio.create_task(follow(stubs, kube.url, interval=2.0))
             print(f"fakekube listening on {kube.url}", flush=True)
             loop = asyncio.get_running_loop()
             while line := await loop.run_in_executor(None, sys.stdin.readline):
