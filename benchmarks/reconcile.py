@@ -181,7 +181,9 @@ def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         # The API server is loaded by the polls too: the floor under the same load tells the
         # operator's slowdown from the server's.
         floor_polled = asyncio.run(raw_floor(config, "floor-polled", args.tests, args.workers))
+        before_burst = cluster.operator_requests()
         elapsed, _ = asyncio.run(burst(config, "burst", args.tests))
+        in_burst = {k: v - before_burst.get(k, 0) for k, v in cluster.operator_requests().items()}
     finally:
         if operator:
             operator.stop()
@@ -198,6 +200,7 @@ def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         "quiet": quiet,
         "floor": floor,
         "floor_polled": floor_polled,
+        "proxy_in_burst": in_burst.get("get pods/proxy", 0),
     }
 
 
@@ -426,7 +429,8 @@ def main() -> int:
         print(f"    on this cluster (its Jobs get pods), before polling: raw floor "
               f"{polled['floor']:.3f} s, burst {polled['quiet']:.3f} s")
         print(f"                              while polling: raw floor "
-              f"{polled['floor_polled']:.3f} s, burst {polled['burst']:.3f} s")
+              f"{polled['floor_polled']:.3f} s, burst {polled['burst']:.3f} s "
+              f"({polled['proxy_in_burst']} pod-proxy GETs during it)")
         print(f"    ratio operator / floor, polling  {polled['burst'] / polled['floor_polled']:8.2f}"
               f"   (before polling: {polled['quiet'] / polled['floor']:.2f}; on the first "
               f"cluster: {elapsed / floor:.2f})")
