@@ -34,6 +34,22 @@ API_VERSION = "locust.io/v2"
 AUTOQUIT_SECONDS = 15
 #: Pods get this long to start before their health counts (the operator's default is 120 s).
 POD_HEALTH_GRACE_SECONDS = 5
+#: Users of a target with a fast and a slow endpoint (`Cluster.target(delays={"/slow": ...})`).
+FAST_AND_SLOW_LOCUSTFILE = """\
+from locust import HttpUser, constant, task
+
+
+class Visitor(HttpUser):
+    wait_time = constant(0.1)
+
+    @task(3)
+    def fast(self):
+        self.client.get("/fast")
+
+    @task
+    def slow(self):
+        self.client.get("/slow")
+"""
 
 
 @dataclass

@@ -18,28 +18,13 @@ from typing import Any
 import pytest
 
 from fakekube.server import TOKEN
-from tests.e2e.conftest import SRC, Cluster, locustfile, locusttest
+from tests.e2e.conftest import FAST_AND_SLOW_LOCUSTFILE, SRC, Cluster, locustfile, locusttest
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(150)
 
 NAMESPACE = "results"
 SLOW_SECONDS = 0.15
-LOCUSTFILE = """\
-from locust import HttpUser, constant, task
-
-
-class Visitor(HttpUser):
-    wait_time = constant(0.1)
-
-    @task(3)
-    def fast(self):
-        self.client.get("/fast")
-
-    @task
-    def slow(self):
-        self.client.get("/slow")
-"""
 PASSING = [
     {"metric": "failRatio", "max": 0.5},
     {"metric": "p95Ms", "max": 5000, "request": "GET /fast"},
@@ -58,7 +43,7 @@ def tests(cluster: Cluster):
     """The three tests, started together as the module begins."""
     cluster.namespace(NAMESPACE)
     target = cluster.target("target", NAMESPACE, delays={"/slow": SLOW_SECONDS})
-    cluster.apply(locustfile("results-locustfile", NAMESPACE, LOCUSTFILE))
+    cluster.apply(locustfile("results-locustfile", NAMESPACE, FAST_AND_SLOW_LOCUSTFILE))
     for name, run_time, thresholds in (
         ("passing", "8s", PASSING),
         ("failing", "8s", FAILING),

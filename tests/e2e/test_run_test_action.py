@@ -18,28 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import FAST_AND_SLOW_LOCUSTFILE, Cluster
 from tests.unit.charm.conftest import MODEL
 
 pytestmark = pytest.mark.timeout(240)
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION_TIMEOUT_SECONDS = 180
-LOCUSTFILE = """\
-from locust import HttpUser, constant, task
-
-
-class Visitor(HttpUser):
-    wait_time = constant(0.1)
-
-    @task(3)
-    def fast(self):
-        self.client.get("/fast")
-
-    @task
-    def slow(self):
-        self.client.get("/slow")
-"""
 GATES = {
     "gate-pass": "failRatio<0.01,p95Ms<5000@GET /fast",
     "gate-fail": "failRatio<0.01,p95Ms<50@GET /slow",  # /slow answers after 150 ms
@@ -83,7 +68,7 @@ def gates(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "run-test",
             {
                 "name": name,
-                "locustfile": LOCUSTFILE,
+                "locustfile": FAST_AND_SLOW_LOCUSTFILE,
                 "host": "http://target:8080",
                 "users": 4,
                 "spawn-rate": 4,
@@ -120,7 +105,7 @@ def test_a_met_threshold_passes_the_gate(cluster: Cluster, gates: dict):
     status = cluster.test_status(MODEL, "gate-pass")
     assert status["verdict"] == "Passed" and status["results"]["final"] is True
     config_map = cluster.kube.get("v1", "ConfigMap", "gate-pass-locustfile", MODEL)
-    assert config_map["data"] == {"locustfile.py": LOCUSTFILE}
+    assert config_map["data"] == {"locustfile.py": FAST_AND_SLOW_LOCUSTFILE}
 
 
 def test_a_breached_threshold_fails_the_gate_with_the_breach(cluster: Cluster, gates: dict):

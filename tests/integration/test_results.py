@@ -131,6 +131,21 @@ def wait_for_final(client: Client, name: str) -> dict[str, Any]:
     )
 
 
+def wait_for_master_gone(client: Client, address: str, timeout: float = 15) -> None:
+    wait_until(
+        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
+        timeout=timeout,
+        what=f"the master pod at {address} deleted",
+    )
+
+
+def wait_for_end(client: Client, name: str) -> dict[str, Any]:
+    return wait_until(
+        lambda: (s := status(client, name)).get("phase") in ("Succeeded", "Failed") and s,
+        what=f"{name} to end",
+    )
+
+
 def metrics(operator) -> str:
     code, text = operator.get("/metrics", port=operator.metrics_port)
     assert code == 200
@@ -294,10 +309,7 @@ def test_abort_on_fail_stops_the_test_and_ends_its_master(
     wait_until(lambda: "TestAborted" in reasons(client, "doomed"), what="TestAborted")
     final = wait_for_final(client, "doomed")
     assert final["state"] == "stopped"
-    wait_until(
-        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
-        what="the master pod deleted",
-    )
+    wait_for_master_gone(client, address)
     job = wait_until(
         lambda: (
             (j := client.get(Job, "doomed-master", namespace="default")).status.conditions and j
@@ -325,15 +337,8 @@ def test_a_master_stopped_by_hand_is_ended_after_its_autoquit_delay(
     address = master_address(cluster, stubs, "by-hand")
     stubs.ask(address, "POST", "/stop")
     wait_for_final(client, "by-hand")
-    wait_until(
-        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
-        timeout=30,
-        what="the lingering master pod deleted",
-    )
-    ended = wait_until(
-        lambda: (s := status(client, "by-hand")).get("phase") in ("Succeeded", "Failed") and s,
-        what="the test ended",
-    )
+    wait_for_master_gone(client, address, timeout=30)
+    ended = wait_for_end(client, "by-hand")
     assert ended["results"]["final"] is True
 
 
@@ -351,15 +356,8 @@ def test_an_operator_restarted_after_the_final_snapshot_still_ends_a_lingering_m
     final = wait_for_final(client, "restarted")
     first.stop()
     start_operator(**OPERATOR_ENV)
-    wait_until(
-        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
-        timeout=30,
-        what="the lingering master pod deleted by the new operator",
-    )
-    ended = wait_until(
-        lambda: (s := status(client, "restarted")).get("phase") in ("Succeeded", "Failed") and s,
-        what="the test ended",
-    )
+    wait_for_master_gone(client, address, timeout=30)
+    ended = wait_for_end(client, "restarted")
     assert ended["results"] == final  # the final snapshot is never read again
 
 
@@ -387,10 +385,7 @@ def test_a_new_operator_ends_the_master_of_a_test_aborted_before_it_took_over(
         patch_type=PatchType.MERGE,
     )
     start_operator(**OPERATOR_ENV)
-    wait_until(
-        lambda: not any(p.status.podIP == address for p in client.list(Pod, namespace="default")),
-        what="the aborted test's master pod deleted by the new operator",
-    )
+    wait_for_master_gone(client, address)
     assert results_of(client, "aborted") == final.to_status()  # never read again
 
 
