@@ -109,7 +109,7 @@ class ResultsPoller:
     enqueue: Callable[[TestKey], None]
     recorder: Any  # runtime.events.EventRecorder
     clock: Callable[[], float] = time.monotonic
-    # Whether reconciles of new work are waiting: polls then wait too (see `poll_due`).
+    # Whether new work is coming into the queue (a burst): due polls wait (see `_deferred`).
     busy: Callable[[], bool] = lambda: False
     http: httpx2.AsyncClient | None = None  # for RESULTS_VIA=pod-ip
     _progress: dict[TestKey, _Progress] = field(default_factory=dict)
