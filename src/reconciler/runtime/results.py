@@ -145,7 +145,7 @@ class ResultsPoller:
             uid = target.test["metadata"].get("uid")
             progress = self._progress.get(target.key)
             if progress is None or progress.uid != uid:
-                progress = self._progress[target.key] = self._first_seen(target, now)
+                progress = self._progress[target.key] = self._first_seen(target, uid, now)
             if progress.done:
                 if progress.linger_deadline is not None and progress.linger_deadline <= now:
                     progress.linger_deadline = None
@@ -173,8 +173,7 @@ class ResultsPoller:
         overdue = now - progress.due >= self.config.results_interval_seconds
         return not overdue and self.busy()
 
-    def _first_seen(self, target: _Target, now: float) -> _Progress:
-        uid = target.test["metadata"].get("uid")
+    def _first_seen(self, target: _Target, uid: str | None, now: float) -> _Progress:
         if not _final_in(target.test):
             return _Progress(uid, now + random.uniform(0, self.config.results_interval_seconds))
         # Finished before this operator knew it (a restart, a new leader), its master still up:

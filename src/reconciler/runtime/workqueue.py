@@ -62,24 +62,22 @@ class WorkQueue(Generic[K]):
         if self._shutting_down:
             return
         self._last_add = time.monotonic()
-        if key in self._dirty:
-            if self._dirty[key]:  # promoted: a change to the test or its children came in
-                self._dirty[key] = False
-                if key in self._low:
-                    del self._low[key]
-                    self._urgent[key] = None
-            return
-        self._adds.inc()
-        self._dirty[key] = False
-        if key not in self._processing:
-            self._push(key)
+        if key not in self._dirty:
+            self._insert(key, low_priority=False)
+        elif self._dirty[key]:  # promoted: a change to the test or its children came in
+            self._dirty[key] = False
+            if key in self._low:
+                del self._low[key]
+                self._urgent[key] = None
 
     def add_low_priority(self, key: K) -> None:
         """Add `key` behind every key added with `add`, now or later, while it waits."""
-        if self._shutting_down or key in self._dirty:
-            return
+        if not self._shutting_down and key not in self._dirty:
+            self._insert(key, low_priority=True)
+
+    def _insert(self, key: K, *, low_priority: bool) -> None:
         self._adds.inc()
-        self._dirty[key] = True
+        self._dirty[key] = low_priority
         if key not in self._processing:
             self._push(key)
 
