@@ -99,6 +99,10 @@ class StubCluster:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
+    def operator_requests_since(self, before: dict[str, int]) -> dict[str, int]:
+        """The operator's requests since `before` (an earlier `operator_requests`)."""
+        return {k: v - before.get(k, 0) for k, v in self.operator_requests().items()}
+
     def stop(self) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()  # ends its command loop, and with it the cluster
@@ -176,14 +180,13 @@ def polling(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         time.sleep(args.poll_window)
         window = time.perf_counter() - window_start
         cpu = cpu_seconds(operator.proc.pid) - cpu_before
-        requests_after = cluster.operator_requests()
-        calls = {k: v - requests_before.get(k, 0) for k, v in requests_after.items()}
+        calls = cluster.operator_requests_since(requests_before)
         # The API server is loaded by the polls too: the floor under the same load tells the
         # operator's slowdown from the server's.
         floor_polled = asyncio.run(raw_floor(config, "floor-polled", args.tests, args.workers))
         before_burst = cluster.operator_requests()
         elapsed, _ = asyncio.run(burst(config, "burst", args.tests))
-        in_burst = {k: v - before_burst.get(k, 0) for k, v in cluster.operator_requests().items()}
+        in_burst = cluster.operator_requests_since(before_burst)
     finally:
         if operator:
             operator.stop()

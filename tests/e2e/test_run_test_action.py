@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from fakekube.sandbox import _child_env
 from tests.e2e.conftest import FAST_AND_SLOW_LOCUSTFILE, Cluster
 from tests.unit.charm.conftest import MODEL
 
@@ -37,13 +38,12 @@ def operator_env() -> dict[str, str]:
 
 
 def start_action(kubeconfig: Path, action: str, params: dict[str, Any]) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUJU_")}
-    env["KUBECONFIG"] = str(kubeconfig)
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("src", "lib", "."))
+    # The charm's own modules and its libraries, as the unit tests import them.
+    path = os.pathsep.join(str(ROOT / p) for p in ("src", "lib", "."))
     return subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.charm_action", action, json.dumps(params)],
         cwd=ROOT,
-        env=env,
+        env=_child_env({"KUBECONFIG": str(kubeconfig), "PYTHONPATH": path}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
